@@ -1,0 +1,1 @@
+"""The skill bank: skill folders found through plugins, loaded on demand."""

@@ -1,0 +1,259 @@
+"""One skill folder -> :class:`Skill`.
+
+Only ``SKILL.md`` and ``references/skill_info.yaml`` are read up front (that is
+all ``skillrun list`` needs); schemas, templates and evals load on first use.
+Every problem names the file and, inside it, the dotted path.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from skillrun import yamlio
+from skillrun.contracts.report import Issue
+from skillrun.contracts.skill import Evals, Frontmatter, SkillInfo
+from skillrun.errors import BankError, ResolutionError
+
+SKILL_MD = "SKILL.md"
+SKILL_INFO = "references/skill_info.yaml"
+_FRONTMATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)", re.DOTALL)
+
+def read_yaml(path: Path) -> Any:
+    """``yaml.safe_load`` of a file, as a BankError naming the file and line on failure."""
+    try:
+        return yamlio.load_file(path)
+    except FileNotFoundError:
+        raise
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        msg = f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})"
+        raise BankError(msg, [Issue(path=where, message="not valid YAML", stage="bank", code="yaml")]) from None
+
+
+def read_json(path: Path) -> Any:
+    """``json.load`` of a file (``Infinity`` allowed, as TAO writes it), errors naming file and line."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        where = f"{path}:{exc.lineno}"
+        msg = f"{where}: not valid JSON ({exc.msg})"
+        raise BankError(msg, [Issue(path=where, message=exc.msg, stage="bank", code="json")]) from None
+
+
+def split_frontmatter(text: str) -> tuple[dict[str, Any], str]:
+    """SKILL.md text -> (frontmatter mapping, body)."""
+    match = _FRONTMATTER.match(text)
+    if not match:
+        return {}, text
+    data = yamlio.loads(match.group(1))
+    return (data if isinstance(data, dict) else {}), text[match.end() :]
+
+
+def pydantic_issues(exc: Any, file: Path) -> list[Issue]:
+    """A pydantic ValidationError as issues naming ``file: dotted.path``."""
+    out = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        out.append(
+            Issue(
+                path=f"{file}: {loc}" if loc else str(file),
+                value=err.get("input") if not isinstance(err.get("input"), dict) else None,
+                message=err["msg"],
+                stage="bank",
+                code=err["type"],
+            )
+        )
+    return out
+
+
+class Skill:
+    """A loaded skill folder. Cheap to build; heavier parts are loaded lazily."""
+
+    def __init__(self, path: Path, origin: str = "builtin") -> None:
+        self.path = path.resolve()
+        self.origin = origin
+        self.warnings: list[Issue] = []
+        self.frontmatter, self.body = self._load_frontmatter()
+        self.info = self._load_info()
+        if self.info.name != self.frontmatter.name:
+            self._fail(
+                self.path / SKILL_INFO,
+                f"name {self.info.name!r} differs from SKILL.md name {self.frontmatter.name!r}",
+                hint="use the folder name in both files",
+            )
+
+    # -- identity -------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def actions(self) -> list[str]:
+        return list(self.info.actions)
+
+    @property
+    def description(self) -> str:
+        return self.frontmatter.description
+
+    def __repr__(self) -> str:
+        return f"Skill({self.name!r}, {str(self.path)!r}, origin={self.origin!r})"
+
+    def require_action(self, action: str) -> None:
+        """Raise ResolutionError (exit 3) naming the actions there are."""
+        if action not in self.info.actions:
+            import difflib
+
+            close = difflib.get_close_matches(action, self.actions, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"choose one of: {', '.join(self.actions)}"
+            msg = f"skill {self.name!r} has no action {action!r} (actions: {', '.join(self.actions)})"
+            raise ResolutionError(msg, hint=hint)
+
+    # -- eager parts ----------------------------------------------------
+    def _fail(self, file: Path, message: str, *, issues: list[Issue] | None = None, hint: str | None = None) -> None:
+        issues = issues or [Issue(path=str(file), message=message, hint=hint, stage="bank", code="bank")]
+        raise BankError(f"{file}: {message}", issues, hint=hint)
+
+    def _load_frontmatter(self) -> tuple[Frontmatter, str]:
+        md = self.path / SKILL_MD
+        if not md.is_file():
+            self._fail(md, "missing SKILL.md", hint="every skill folder needs a SKILL.md with name and description")
+        data, body = split_frontmatter(md.read_text(encoding="utf-8"))
+        if not data:
+            self._fail(md, "no YAML frontmatter", hint="start SKILL.md with '---', name: and description:, then '---'")
+        from pydantic import ValidationError
+
+        try:
+            fm = Frontmatter.model_validate(data)
+        except ValidationError as exc:
+            self._fail(md, "invalid frontmatter", issues=pydantic_issues(exc, md))
+        for extra in fm.extra_fields:
+            self.warnings.append(
+                Issue(
+                    path=f"{md}: {extra}",
+                    message="not an Agent Skills frontmatter field; loaded and ignored",
+                    allowed="name, description, license, compatibility, metadata, allowed-tools",
+                    hint=f"move {extra!r} under 'metadata:'",
+                    severity="warning",
+                    stage="bank",
+                    code="extra_frontmatter",
+                )
+            )
+        if fm.name != self.path.name:
+            self.warnings.append(
+                Issue(
+                    path=f"{md}: name",
+                    value=fm.name,
+                    message=f"differs from the folder name {self.path.name!r}",
+                    hint="rename the folder or the skill",
+                    severity="warning",
+                    stage="bank",
+                    code="name_mismatch",
+                )
+            )
+        return fm, body
+
+    def _load_info(self) -> SkillInfo:
+        file = self.path / SKILL_INFO
+        if not file.is_file():
+            self._fail(file, "missing references/skill_info.yaml", hint="see schemas/skill_info.schema.json")
+        from pydantic import ValidationError
+
+        data = read_yaml(file)
+        if not isinstance(data, dict):
+            self._fail(file, "must be a mapping", hint="see schemas/skill_info.schema.json")
+        try:
+            return SkillInfo.model_validate(data)
+        except ValidationError as exc:
+            self._fail(file, "does not match the skill_info meta-schema", issues=pydantic_issues(exc, file))
+        raise AssertionError  # unreachable; _fail raises
+
+    # -- lazy parts -----------------------------------------------------
+    def schema_file(self, action: str) -> Path:
+        return self.path / "schemas" / f"{action}.schema.json"
+
+    def schema(self, action: str) -> dict[str, Any]:
+        """The action's JSON Schema: TAO dialect normalised, ``$ref``s resolved, self-contained."""
+        self.require_action(action)
+        if action not in self._schemas:
+            from skillrun.bank.schemas import load_action_schema
+
+            schema, notes = load_action_schema(self.schema_file(action))
+            self._schemas[action] = schema
+            self.schema_notes[action] = notes
+        return self._schemas[action]
+
+    def has_schema(self, action: str) -> bool:
+        return self.schema_file(action).is_file()
+
+    def template_file(self, action: str, name: str = "default") -> Path:
+        self.require_action(action)
+        rel = self.info.actions[action].spec_templates.get(name)
+        if rel is None and name != "default":
+            known = ", ".join(self.info.actions[action].spec_templates) or "default"
+            msg = f"{self.name} {action}: no spec template named {name!r} (templates: {known})"
+            raise ResolutionError(msg)
+        return self.path / (rel or f"references/spec_template_{action}.yaml")
+
+    def template(self, action: str, name: str = "default") -> dict[str, Any]:
+        """The action's spec template (an empty mapping when the skill ships none)."""
+        file = self.template_file(action, name)
+        if not file.is_file():
+            return {}
+        data = read_yaml(file)
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            self._fail(file, "a spec template must be a mapping")
+        return data
+
+    def has_template(self, action: str) -> bool:
+        return self.template_file(action).is_file()
+
+    @cached_property
+    def evals(self) -> Evals | None:
+        """``evals/evals.json`` (routing cases), or None when the skill has none."""
+        file = self.path / "evals" / "evals.json"
+        if not file.is_file():
+            return None
+        from pydantic import ValidationError
+
+        try:
+            return Evals.model_validate(read_json(file))
+        except ValidationError as exc:
+            self._fail(file, "does not match schemas/evals.schema.json", issues=pydantic_issues(exc, file))
+        return None
+
+    @cached_property
+    def manifest(self) -> dict[str, Any] | None:
+        """``schemas/manifest.json`` (TAO's action index), or None."""
+        file = self.path / "schemas" / "manifest.json"
+        return read_json(file) if file.is_file() else None
+
+    @cached_property
+    def _schemas(self) -> dict[str, dict[str, Any]]:
+        return {}
+
+    @cached_property
+    def schema_notes(self) -> dict[str, list[str]]:
+        """Per action: what normalising a TAO-dialect schema changed (empty for standard schemas)."""
+        return {}
+
+    def summary(self) -> dict[str, Any]:
+        """The ``list``/``show`` view of the skill."""
+        return {
+            "name": self.name,
+            "kind": self.info.kind.value,
+            "engine": self.info.engine,
+            "description": self.description,
+            "actions": self.actions,
+            "automl_enabled": self.info.automl_enabled,
+            "path": str(self.path),
+            "origin": self.origin,
+        }

@@ -1,0 +1,72 @@
+"""All terminal output goes through here: rich tables for people, one JSON document for machines.
+
+Results go to stdout; diagnostics (errors, warnings, notes) go to stderr.
+rich is imported only when something is drawn, so ``--json`` paths stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Iterable
+
+from skillrun.contracts.report import Issue
+
+
+def emit_json(data: Any) -> None:
+    """Exactly one JSON document on stdout."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=not stderr)
+
+
+def table(title: str | None, columns: list[str], rows: Iterable[Iterable[Any]]) -> None:
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left", show_lines=False)
+    for col in columns:
+        t.add_column(col, overflow="fold")
+    for row in rows:
+        t.add_row(*(("" if v is None else str(v)) for v in row))
+    _console().print(t)
+
+
+def text(message: str) -> None:
+    _console().print(message, markup=False)
+
+
+def markup(message: str) -> None:
+    _console().print(message)
+
+
+def success(message: str) -> None:
+    _console(stderr=True).print(f"[green]✓[/green] {_escape(message)}")
+
+
+def note(message: str) -> None:
+    _console(stderr=True).print(f"[dim]{_escape(message)}[/dim]")
+
+
+def error(message: str, hint: str | None = None) -> None:
+    con = _console(stderr=True)
+    con.print(f"[bold red]error:[/bold red] {_escape(message)}")
+    if hint:
+        con.print(f"  [yellow]hint:[/yellow] {_escape(hint)}")
+
+
+def issues(items: Iterable[Issue]) -> None:
+    """Each issue on its own line, errors in red and warnings in yellow, on stderr."""
+    con = _console(stderr=True)
+    for issue in items:
+        tag = "[bold red]✗[/bold red]" if issue.severity == "error" else "[yellow]![/yellow]"
+        con.print(f"{tag} {_escape(issue.render())}")
+
+
+def _escape(s: str) -> str:
+    from rich.markup import escape
+
+    return escape(s)

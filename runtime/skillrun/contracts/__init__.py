@@ -1,0 +1,1 @@
+"""Pydantic models for every contract on disk; no I/O here."""

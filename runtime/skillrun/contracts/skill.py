@@ -1,0 +1,163 @@
+"""The machine contract of a skill: ``references/skill_info.yaml``.
+
+These models are the single source of truth for that file: the meta-schema
+``schemas/skill_info.schema.json`` is generated from :class:`SkillInfo`
+(``python -m skillrun.contracts.export``) and a test fails when the two drift.
+The loader enforces the models, so a bad ``skill_info.yaml`` fails with the
+dotted path of the bad field.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Any, Literal
+
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+_DOTTED = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+_NAME = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+DottedKey = Annotated[str, StringConstraints(pattern=_DOTTED)]
+ActionName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$")]
+ShortKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SkillKind(str, Enum):
+    """What a skill is about; routing and listings group by it."""
+
+    model = "model"
+    data = "data"
+    application = "application"
+    platform = "platform"
+
+
+class Resolver(str, Enum):
+    """The spec_params resolvers the runtime can execute (TAO names)."""
+
+    output_dir = "output_dir"
+    parent_model = "parent_model"
+    parent_model_folder = "parent_model_folder"
+    resume_model = "resume_model"
+    ptm_if_no_resume_model = "ptm_if_no_resume_model"
+    create_onnx_file = "create_onnx_file"
+    key = "key"
+
+
+class Trigger(_Strict):
+    """A phrase people and agents use for this skill, optionally tied to one action."""
+
+    phrase: str = Field(min_length=2)
+    action: str | None = None
+
+
+class DataSource(_Strict):
+    """One dataset input an action needs (the per-action data requirements table)."""
+
+    spec_key: str = Field(pattern=_DOTTED, description="Where the source goes in the spec.")
+    source: str = Field(description="The kind of dataset the platform provides (TAO naming).")
+    files: dict[str, str] = Field(
+        default_factory=dict,
+        description="Field of the source entry -> the file or folder expected there.",
+    )
+    list: bool = Field(default=False, description="True when the spec key holds a list of sources.")
+    required: bool = True
+    format: str | None = Field(default=None, description="Annotation format checked by preflight (coco, classmap).")
+
+
+class Rule(_Strict):
+    """A cross-field rule, evaluated by the safe expression evaluator.
+
+    ``expr`` must be true for a valid spec. ``message`` and ``hint`` may hold
+    ``{expression}`` placeholders, evaluated against the spec the same way.
+    """
+
+    id: str = Field(pattern=_NAME)
+    expr: str = Field(min_length=1)
+    path: str = Field(pattern=_DOTTED, description="The field the error is reported on.")
+    message: str
+    hint: str | None = None
+    when: str | None = Field(default=None, description="Only check the rule when this expression is true.")
+    actions: list[str] | None = Field(default=None, description="Actions the rule applies to (top-level rules only); all when absent.")
+    severity: Literal["error", "warning"] = "error"
+
+
+class ActionInfo(_Strict):
+    """One action of a skill and how the runtime prepares it."""
+
+    description: str = ""
+    command: str | None = Field(default=None, description="Container or script command (tao/script engines).")
+    inputs: dict[str, str] = Field(default_factory=dict, description="Name -> spec key that points to an input.")
+    outputs: dict[str, str] = Field(default_factory=dict, description="Name -> path under <results_dir>/<action>/.")
+    data_sources: list[DataSource] = Field(default_factory=list)
+    spec_params: dict[DottedKey, Resolver] = Field(default_factory=dict, description="Spec key -> resolver that fills it.")
+    spec_shorthand_keys: dict[ShortKey, DottedKey] = Field(default_factory=dict, description="Short CLI key -> dotted spec key.")
+    spec_templates: dict[str, str] = Field(
+        default_factory=dict,
+        description="Template name -> path relative to the skill folder; 'default' is used unless another is named.",
+    )
+    rules: list[Rule] = Field(default_factory=list)
+
+
+class SkillInfo(_Strict):
+    """``references/skill_info.yaml``: what the runtime needs to know about a skill."""
+
+    name: str = Field(pattern=_NAME, max_length=64)
+    kind: SkillKind
+    network_arch: str | None = None
+    engine: str = Field(default="builtin", description="Engine plugin name: builtin, tao, script or a third-party one.")
+    container_image: str | None = None
+    automl_enabled: bool = False
+    triggers: list[Trigger] = Field(default_factory=list)
+    actions: dict[ActionName, ActionInfo] = Field(min_length=1)
+    rules: list[Rule] = Field(default_factory=list, description="Rules shared by several actions.")
+
+
+    def rules_for(self, action: str) -> list[Rule]:
+        """The skill-wide rules that apply to ``action`` followed by the action's own."""
+        shared = [r for r in self.rules if r.actions is None or action in r.actions]
+        return shared + list(self.actions[action].rules)
+
+
+class Frontmatter(BaseModel):
+    """SKILL.md frontmatter: the six Agent Skills fields; extras are kept and warned about."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    name: str
+    description: str
+    license: str | None = None
+    compatibility: str | None = None
+    metadata: dict[str, Any] | None = None
+    allowed_tools: str | list[str] | None = Field(default=None, alias="allowed-tools")
+
+    @property
+    def extra_fields(self) -> list[str]:
+        """Frontmatter keys outside the Agent Skills set (TAO adds e.g. ``tags``)."""
+        return sorted((self.model_extra or {}).keys())
+
+
+class RoutingCase(_Strict):
+    """One routing case: a request and the (skill, action) it must route to, or none."""
+
+    id: int | str | None = None
+    prompt: str = Field(min_length=1)
+    expected: ExpectedRoute | None = Field(description="null means the router must abstain.")
+
+
+class ExpectedRoute(_Strict):
+    skill: str
+    action: str | None = None
+
+
+class Evals(_Strict):
+    """``evals/evals.json``."""
+
+    skill_name: str
+    evals: list[RoutingCase] = Field(default_factory=list)
+
+
+RoutingCase.model_rebuild()

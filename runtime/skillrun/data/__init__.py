@@ -1,0 +1,1 @@
+"""Dataset utilities: synthetic SDG-style data generation for tests, quickstart and benchmarks."""

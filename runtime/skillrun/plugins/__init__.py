@@ -1,0 +1,5 @@
+"""Plugin hooks (pluggy, project name and entry-point group ``skillrun``)."""
+
+from skillrun.plugins.hookspecs import hookimpl
+
+__all__ = ["hookimpl"]

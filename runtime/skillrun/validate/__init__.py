@@ -1,0 +1,40 @@
+"""Validation: schema, then math_cond/depends_on/rules, then data preflight — all reported at once."""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING
+
+from skillrun.contracts.report import ValidationReport
+from skillrun.validate import preflight, rules, schema
+
+if TYPE_CHECKING:
+    from skillrun.bank.loader import Skill
+    from skillrun.contracts.spec import ComposedSpec
+
+__all__ = ["validate_composed"]
+
+
+def validate_composed(skill: Skill, composed: ComposedSpec, *, check_data: bool = True) -> ValidationReport:
+    """Every problem of a composed spec; the returned spec has ``auto`` values derived."""
+    action = composed.action
+    spec = copy.deepcopy(composed.spec)
+    issues = list(composed.issues)
+    missing = schema.missing_values(spec)
+    issues.extend(missing)
+    bad = {i.path for i in issues if i.severity == "error"}
+    action_schema = skill.schema(action) if skill.has_schema(action) else None
+    if action_schema is not None:
+        found = schema.check(spec, action_schema, skip=bad)
+        issues.extend(found)
+        bad |= {i.path for i in found}
+        issues.extend(rules.check_conditions(spec, action_schema, bad_paths=bad))
+    derived = []
+    if check_data:
+        found, derived = preflight.preflight(spec, skill.info.actions[action])
+        issues.extend(found)
+        bad |= {i.path for i in found if i.severity == "error"}
+    issues.extend(rules.check_rules(spec, skill.info.rules_for(action), bad_paths=bad))
+    provenance = dict(composed.provenance)
+    provenance.update({d.path: "derived" for d in derived})
+    return ValidationReport(skill=skill.name, action=action, spec=spec, provenance=provenance, issues=issues, derived=derived)
