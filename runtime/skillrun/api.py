@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from skillrun.bank.bank import SkillBank, sources
-from skillrun.compose.overrides import Override
+from skillrun.composition.overrides import Override
 from skillrun.contracts.report import ValidationReport
 from skillrun.contracts.spec import ComposedSpec
 from skillrun.errors import SpecError
@@ -37,7 +37,7 @@ def compose(
     bank: SkillBank | None = None,
 ) -> ComposedSpec:
     """The merged spec (schema defaults <- template <- spec file <- overrides) with provenance."""
-    from skillrun.compose.layers import compose as _compose
+    from skillrun.composition.layers import compose as _compose
 
     bank = bank or load_bank()
     return _compose(bank.get(skill), action, spec_file=spec_file, spec=spec, overrides=overrides, overrides_json=overrides_json)
@@ -56,7 +56,7 @@ def validate(
     raise_on_error: bool = False,
 ) -> ValidationReport:
     """Compose and validate; the report lists every problem (``raise_on_error`` raises SpecError)."""
-    from skillrun.validate import validate_composed
+    from skillrun.validation import validate_composed
 
     bank = bank or load_bank()
     composed = compose(skill, action, spec_file=spec_file, spec=spec, overrides=overrides, overrides_json=overrides_json, bank=bank)

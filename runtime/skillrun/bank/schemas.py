@@ -135,8 +135,12 @@ def properties(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def defaults(schema: dict[str, Any]) -> Any:
+def defaults(schema: dict[str, Any]) -> dict[str, Any]:
     """The default spec a schema describes: leaf ``default``s, nested by section."""
+    return _defaults(schema, root=True) or {}
+
+
+def _defaults(schema: dict[str, Any], *, root: bool = False) -> Any:
     if "default" in schema:
         return schema["default"]
     props = properties(schema)
@@ -144,10 +148,13 @@ def defaults(schema: dict[str, Any]) -> Any:
         return None
     out = {}
     for key, sub in props.items():
-        value = defaults(sub)
-        if value is not None or "default" in sub:
+        value = _defaults(sub)
+        if "default" in sub or value:  # a section with no defaults at all stays absent
             out[key] = value
-    return out
+    required = {k for b in branches(schema) for k in b.get("required", [])}
+    if not root and required - set(out):  # defaults alone cannot make this object valid
+        return None
+    return out or None
 
 
 def walk(schema: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from skillrun import yamlio
 from skillrun.bank import schemas
-from skillrun.compose import paths
-from skillrun.compose.overrides import Override, load_overrides_json, overrides_from_mapping, parse_override
+from skillrun.composition import paths
+from skillrun.composition.overrides import Override, load_overrides_json, overrides_from_mapping, parse_override
 from skillrun.contracts.report import Issue
 from skillrun.contracts.spec import ComposedSpec
 from skillrun.errors import UsageError
@@ -42,7 +42,7 @@ def compose(
     out = ComposedSpec(skill=skill.name, action=action)
     merger = _Merger(skill, action, schema, out)
     if schema is not None:
-        merger.merge(schemas.defaults(schema) or {}, "schema", check=False)
+        merger.merge(schemas.defaults(schema), "schema", check=False)
     merger.merge(skill.template(action, template), "template", origin=str(skill.template_file(action, template)))
     if spec_file is not None:
         merger.merge(_read_spec_file(Path(spec_file)), "spec-file", origin=str(spec_file), foreign_ok=True)
@@ -82,6 +82,8 @@ def suggest(key: str, schema: dict[str, Any] | None, limit: int = 3) -> list[str
         return []
     known = schemas.known_paths(schema)
     found = difflib.get_close_matches(key, known, n=limit, cutoff=0.75)
+    if found and difflib.SequenceMatcher(None, key, found[0]).ratio() >= 0.9:
+        return found[:1]  # one obvious typo fix; more would be noise
     last = key.rsplit(".", 1)[-1]
     found += [p for p in known if p.endswith("." + last) and p not in found]
     if len(found) < limit:

@@ -9,8 +9,8 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from skillrun.compose import paths
-from skillrun.compose.overrides import load_overrides_json, parse_override, parse_value
+from skillrun.composition import paths
+from skillrun.composition.overrides import load_overrides_json, parse_override, parse_value
 from skillrun.errors import UsageError
 
 names = st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True)

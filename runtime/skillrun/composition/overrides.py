@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable, Literal
 
 from skillrun import yamlio
-from skillrun.compose import paths
+from skillrun.composition import paths
 from skillrun.errors import UsageError
 
 Op = Literal["set", "add", "delete"]

@@ -6,27 +6,29 @@ import difflib
 from typing import Any, Iterator
 
 from skillrun.bank import schemas
-from skillrun.compose import paths
+from skillrun.composition import paths
 from skillrun.contracts.report import Issue
 
 MISSING = schemas.MISSING
+#: resolvers that always fill their field when the job is launched (no user input needed)
+LAUNCH_RESOLVED = frozenset({"output_dir", "create_onnx_file", "key"})
 
 
-def missing_values(spec: dict[str, Any]) -> list[Issue]:
-    """Every leaf still ``???``: a value the template says the user must provide."""
+def missing_values(spec: dict[str, Any], resolvers: dict[str, str] | None = None) -> list[Issue]:
+    """Every leaf still ``???``: a value the user must provide (or a parent job, where a resolver says so)."""
+    resolvers = resolvers or {}
     out = []
     for tokens, value in paths.leaves(spec):
-        if value == MISSING:
-            key = paths.format(tokens)
-            out.append(
-                Issue(
-                    path=key,
-                    message="required value is missing",
-                    hint=f"set it, e.g. {key}=VALUE (or pass --parent where a parent job provides it)",
-                    stage="schema",
-                    code="missing",
-                )
-            )
+        if value != MISSING:
+            continue
+        key = paths.format(tokens)
+        resolver = resolvers.get(key)
+        if resolver in LAUNCH_RESOLVED:
+            continue
+        hint = f"set it, e.g. {key}=VALUE"
+        if resolver in ("parent_model", "parent_model_folder"):
+            hint = f"pass --parent JOB_ID (the {resolver} resolver fills it from the parent's results) or set {key}=PATH"
+        out.append(Issue(path=key, message="required value is missing", hint=hint, stage="schema", code="missing"))
     return out
 
 
@@ -93,7 +95,7 @@ def _issues(err: Any, root: dict[str, Any]) -> Iterator[Issue]:
         op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}[kind]
         message = f"must be {op} {sub[kind]}"
         default = sub.get("default")
-        hint = f"the default is {default}" if default is not None else None
+        hint = f"try {where}={default} (the default)" if default is not None else None
     elif kind == "multipleOf":
         message = f"must be a multiple of {sub['multipleOf']}"
         if isinstance(err.instance, (int, float)):

@@ -1,5 +1,5 @@
 """Spec composition: schema defaults <- template <- spec file <- shorthand/overrides."""
 
-from skillrun.compose.layers import compose
+from skillrun.composition.layers import compose
 
 __all__ = ["compose"]

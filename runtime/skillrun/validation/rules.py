@@ -7,17 +7,25 @@ import operator
 from typing import Any
 
 from skillrun.bank import schemas
-from skillrun.compose import paths
+from skillrun.composition import paths
 from skillrun.contracts.report import Issue
 from skillrun.contracts.skill import Rule
-from skillrun.validate.expressions import Evaluator, Undecided
+from skillrun.validation.expressions import Evaluator, Undecided
 
 UNRESOLVED = (schemas.MISSING, "auto", None)
 _OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne}
 
 
-def check_rules(spec: dict[str, Any], rules: list[Rule], *, bad_paths: set[str]) -> list[Issue]:
-    """Issues for every rule whose expression is false; rules reading bad or unknown values are skipped."""
+USER_LAYERS = frozenset({"spec-file", "shorthand", "override", "overrides-json", "api"})
+
+
+def check_rules(spec: dict[str, Any], rules: list[Rule], *, bad_paths: set[str], provenance: dict[str, str] | None = None) -> list[Issue]:
+    """Issues for every rule whose expression is false; rules reading bad or unknown values are skipped.
+
+    The issue is reported on the rule's ``path`` unless the user set another field the
+    rule reads while ``path`` kept its default: then on the field the user changed.
+    """
+    provenance = provenance or {}
     ev = Evaluator(spec)
     out = []
     for rule in rules:
@@ -36,10 +44,11 @@ def check_rules(spec: dict[str, Any], rules: list[Rule], *, bad_paths: set[str])
             continue
         if ok or _reads(ev.touched, bad_paths):
             continue
+        where = _blame(rule.path, ev.touched, provenance)
         out.append(
             Issue(
-                path=rule.path,
-                value=paths.get(spec, paths.parse(rule.path)),
+                path=where,
+                value=paths.get(spec, paths.parse(where)),
                 message=ev.render(rule.message),
                 allowed=rule.expr,
                 hint=ev.render(rule.hint) if rule.hint else None,
@@ -49,6 +58,16 @@ def check_rules(spec: dict[str, Any], rules: list[Rule], *, bad_paths: set[str])
             )
         )
     return out
+
+
+def _blame(path: str, touched: list[str], provenance: dict[str, str]) -> str:
+    def by_user(p: str) -> bool:
+        return any(provenance.get(k) in USER_LAYERS for k in provenance if k == p or k.startswith((p + ".", p + "[")))
+
+    if by_user(path):
+        return path
+    changed = [t for t in dict.fromkeys(touched) if "." in t and by_user(t)]
+    return changed[0] if changed else path
 
 
 def _reads(touched: list[str], bad: set[str]) -> bool:
@@ -81,6 +100,8 @@ def check_conditions(spec: dict[str, Any], schema: dict[str, Any], *, bad_paths:
         if not isinstance(value, (list, dict)) and value in UNRESOLVED:
             continue
         if cond:
+            if isinstance(dep, str) and dep in bad_paths:
+                continue  # the field it is compared with is already reported
             issue = _math_cond(dotted, value, str(cond).strip(), dep, spec, sub)
             if issue:
                 out.append(issue)

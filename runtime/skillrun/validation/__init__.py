@@ -6,7 +6,7 @@ import copy
 from typing import TYPE_CHECKING
 
 from skillrun.contracts.report import ValidationReport
-from skillrun.validate import preflight, rules, schema
+from skillrun.validation import preflight, rules, schema
 
 if TYPE_CHECKING:
     from skillrun.bank.loader import Skill
@@ -20,7 +20,8 @@ def validate_composed(skill: Skill, composed: ComposedSpec, *, check_data: bool 
     action = composed.action
     spec = copy.deepcopy(composed.spec)
     issues = list(composed.issues)
-    missing = schema.missing_values(spec)
+    resolvers = {k: r.value for k, r in skill.info.actions[action].spec_params.items()}
+    missing = schema.missing_values(spec, resolvers)
     issues.extend(missing)
     bad = {i.path for i in issues if i.severity == "error"}
     action_schema = skill.schema(action) if skill.has_schema(action) else None
@@ -34,7 +35,7 @@ def validate_composed(skill: Skill, composed: ComposedSpec, *, check_data: bool 
         found, derived = preflight.preflight(spec, skill.info.actions[action])
         issues.extend(found)
         bad |= {i.path for i in found if i.severity == "error"}
-    issues.extend(rules.check_rules(spec, skill.info.rules_for(action), bad_paths=bad))
     provenance = dict(composed.provenance)
     provenance.update({d.path: "derived" for d in derived})
+    issues.extend(rules.check_rules(spec, skill.info.rules_for(action), bad_paths=bad, provenance=provenance))
     return ValidationReport(skill=skill.name, action=action, spec=spec, provenance=provenance, issues=issues, derived=derived)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from skillrun.compose import paths
+from skillrun.composition import paths
 from skillrun.contracts.report import Derived, Issue
 from skillrun.contracts.skill import ActionInfo, DataSource
 
@@ -144,7 +144,7 @@ def _derive(spec: dict[str, Any], classes: _Classes, issues: list[Issue]) -> lis
     """Fill ``auto`` class fields from the data; report values that contradict it."""
     derived: list[Derived] = []
     cats = classes.union()
-    files = ", ".join(Path(f).name for f in classes.by_file)
+    files = ", ".join(f"{Path(f).parent.name}/{Path(f).name}" for f in classes.by_file)
     nc_tokens, ids_tokens = paths.parse(NUM_CLASSES), paths.parse(EVAL_IDS)
     num = paths.get(spec, nc_tokens)
     if cats:

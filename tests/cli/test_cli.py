@@ -1,0 +1,116 @@
+"""The control-plane CLI: one JSON document with --json, documented exit codes, no torch."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from tests.conftest import REPO, TAO_BANK, run_skillrun, seed_train_overrides
+
+
+def test_list_json_is_one_document_with_rtdetr_and_its_seven_actions(cli) -> None:
+    res = cli("list", "--json")
+    assert res.code == 0
+    data = res.json()
+    rtdetr = next(s for s in data["skills"] if s["name"] == "rtdetr")
+    assert set(rtdetr["actions"]) == {"train", "distill", "quantize", "evaluate", "export", "inference", "deploy"}
+    assert rtdetr["origin"] == "builtin"
+
+
+def test_list_human_is_a_table_on_stdout(cli) -> None:
+    res = cli("list")
+    assert res.code == 0 and "rtdetr" in res.out and "skill" in res.out
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(res.out)
+
+
+def test_show_names_actions_data_and_popular_parameters(cli) -> None:
+    data = cli("show", "rtdetr", "--json").json()
+    train = data["action_details"]["train"]
+    assert train["schema"] and train["template"]
+    assert "dataset.train_data_sources" in {d["spec_key"] for d in train["data_sources"]}
+    assert train["popular"], "the train schema marks popular parameters"
+    assert train["spec_params"]["results_dir"] == "output_dir"
+
+
+def test_unknown_skill_exits_3_with_a_suggestion(cli) -> None:
+    res = cli("show", "rtdeter", "--json")
+    assert res.code == 3
+    err = res.json()
+    assert err["error"] == "ResolutionError" and "rtdetr" in err["hint"]
+    human = cli("show", "rtdeter")
+    assert human.code == 3 and "did you mean 'rtdetr'" in human.err and human.out == ""
+
+
+def test_unknown_action_exits_3(cli) -> None:
+    res = cli("validate", "rtdetr", "trian", "--json")
+    assert res.code == 3 and "did you mean 'train'" in res.json()["hint"]
+
+
+def test_schema_and_template_commands(cli) -> None:
+    schema = cli("schema", "rtdetr", "export", "--json").json()
+    assert "$ref" not in json.dumps(schema), "schemas are served self-contained"
+    assert schema["properties"]["export"]["properties"]["input_height"]["default"] == 640
+    tpl = cli("template", "rtdetr", "evaluate", "--json").json()
+    assert tpl["template"]["evaluate"]["checkpoint"] == "???"
+    text = cli("template", "rtdetr", "train")
+    assert text.code == 0 and "train:" in text.out
+    assert "train.optim.lr" in cli("schema", "rtdetr", "train").out
+
+
+def test_validate_json_ok_and_error_documents(cli, sdg) -> None:
+    ok = cli("validate", "rtdetr", "train", *seed_train_overrides(sdg), "--json")
+    assert ok.code == 0, ok.out
+    doc = ok.json()
+    assert doc["ok"] is True and doc["errors"] == []
+    assert doc["spec"]["dataset"]["num_classes"] == 3
+    bad = cli("validate", "rtdetr", "train", *seed_train_overrides(sdg), "train.num_epochs=0", "--json")
+    assert bad.code == 2
+    doc = bad.json()
+    assert doc["ok"] is False and [e["path"] for e in doc["errors"]] == ["train.num_epochs"]
+
+
+def test_bad_override_word_is_a_usage_error(cli) -> None:
+    res = cli("validate", "rtdetr", "train", "train.num_epochs", "--json")
+    assert res.code == 2 and "key=value" in res.json()["message"]
+
+
+def test_tao_fixture_loads_with_a_warning(cli) -> None:
+    res = cli("--skills-dir", TAO_BANK, "list", "--json")
+    data = res.json()
+    assert "tao-train-dino" in {s["name"] for s in data["skills"]}
+    assert any(p["code"] == "extra_frontmatter" and p["path"].endswith("tags") for p in data["problems"])
+
+
+@pytest.mark.parametrize("args", [["list", "--json"], ["validate", "rtdetr", "train", "-e", "examples/rtdetr_train.yaml", "--json"], ["show", "rtdetr", "--json"]])
+def test_control_plane_never_imports_torch(args: list[str]) -> None:
+    code = (
+        "import sys, runpy\n"
+        f"sys.argv = ['skillrun', *{args!r}]\n"
+        "from skillrun.cli import main\n"
+        "rc = main()\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'numpy', 'PIL') if m in sys.modules)\n"
+        "print('HEAVY=' + ','.join(heavy), file=sys.stderr)\n"
+        "sys.exit(rc)\n"
+    )
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert "HEAVY=\n" in proc.stderr or proc.stderr.rstrip().endswith("HEAVY="), proc.stderr
+    json.loads(proc.stdout)
+
+
+def test_cold_start_cli_emits_only_json_on_stdout() -> None:
+    res = run_skillrun("validate", "rtdetr", "train", "-e", "examples/rtdetr_train.yaml", "--json", cwd=REPO)
+    assert res.code == 0, res.err
+    assert res.json()["ok"] is True
+
+
+def test_help_documents_exit_codes(cli) -> None:
+    res = cli("--help")
+    assert res.code == 0
+    for line in ("0  ok", "2  usage or spec error", "3  resolution error", "4  backend unavailable"):
+        assert line in res.out

@@ -1,0 +1,120 @@
+"""Validation: every problem at once, each with path, value, what is allowed and a suggestion."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import skillrun
+from tests.conftest import seed_train_overrides
+
+
+def errors(report) -> dict[str, object]:
+    return {i.path: i for i in report.errors}
+
+
+def test_seed_002_train_example_validates_with_auto_classes(bank, sdg) -> None:
+    report = skillrun.validate("rtdetr", "train", overrides=seed_train_overrides(sdg), bank=bank)
+    assert report.ok, [i.render() for i in report.errors]
+    assert report.spec["dataset"]["num_classes"] == 3
+    assert report.spec["dataset"]["eval_class_ids"] == [201, 305, 412]
+    assert {d.path for d in report.derived} == {"dataset.num_classes", "dataset.eval_class_ids"}
+    assert report.provenance["dataset.num_classes"] == "derived"
+    assert report.provenance["train.num_epochs"] == "override"
+
+
+def test_new_user_mistakes_give_exactly_three_precise_messages(cli, sdg) -> None:
+    res = cli("validate", "rtdetr", "train", *seed_train_overrides(sdg), "train.optim.lr=-1", "model.num_feature_levels=4", "train.num_epoch=3", "--json")
+    assert res.code == 2
+    errs = {e["path"]: e for e in res.json()["errors"]}
+    assert set(errs) == {"train.optim.lr", "model.num_feature_levels", "train.num_epoch"}
+    assert errs["train.optim.lr"]["value"] == -1 and "> 0" in errs["train.optim.lr"]["message"] and "0.0001" in errs["train.optim.lr"]["hint"]
+    assert errs["train.num_epoch"]["code"] == "unknown_key" and "train.num_epochs" in errs["train.num_epoch"]["hint"]
+    levels = errs["model.num_feature_levels"]
+    assert levels["value"] == 4 and "3 entries" in levels["message"] and levels["hint"]
+    human = cli("validate", "rtdetr", "train", *seed_train_overrides(sdg), "train.optim.lr=-1", "model.num_feature_levels=4", "train.num_epoch=3")
+    assert human.code == 2 and human.out == ""
+    assert human.err.count("✗") == 3 and "Traceback" not in human.err
+
+
+def test_num_classes_contradicting_the_annotations_names_both_numbers(bank, sdg) -> None:
+    report = skillrun.validate("rtdetr", "train", overrides=[*seed_train_overrides(sdg), "dataset.num_classes=80"], bank=bank)
+    issue = errors(report)["dataset.num_classes"]
+    assert "80" in issue.render() and "3 categories" in issue.message and "201, 305, 412" in issue.message
+    assert "auto" in issue.hint
+
+
+@pytest.mark.parametrize("value", [3, 413])
+def test_category_count_and_tao_max_id_plus_one_are_both_accepted(bank, sdg, value) -> None:
+    report = skillrun.validate("rtdetr", "train", overrides=[*seed_train_overrides(sdg), f"dataset.num_classes={value}"], bank=bank)
+    assert report.ok, [i.render() for i in report.errors]
+
+
+def test_eval_class_ids_must_be_categories(bank, sdg) -> None:
+    report = skillrun.validate("rtdetr", "train", overrides=[*seed_train_overrides(sdg), "dataset.eval_class_ids=[201, 7]"], bank=bank)
+    issue = errors(report)["dataset.eval_class_ids"]
+    assert "7" in issue.message and "201" in issue.allowed
+
+
+def test_missing_files_and_bad_coco_are_reported_together(bank, sdg, tmp_path: Path) -> None:
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text(json.dumps({"images": [{"id": 1, "file_name": "a.png"}], "annotations": [{"id": 1, "image_id": 9, "category_id": 5, "bbox": [0, 0, 1, 1]}], "categories": [{"id": 1, "name": "x"}]}))
+    overrides = [
+        *seed_train_overrides(sdg),
+        f"dataset.train_data_sources[0].image_dir={tmp_path / 'nope'}",
+        f"dataset.val_data_sources.json_file={bad_json}",
+    ]
+    report = skillrun.validate("rtdetr", "train", overrides=overrides, bank=bank)
+    errs = errors(report)
+    assert errs["dataset.train_data_sources[0].image_dir"].message == "folder not found"
+    coco = [i for i in report.errors if i.path == "dataset.val_data_sources.json_file"]
+    messages = " | ".join(i.message for i in coco)
+    assert "category ids not in 'categories'" in messages and "point to image ids not in 'images'" in messages
+    assert any("missing" in i.message for i in report.errors if i.path == "dataset.val_data_sources.image_dir")
+
+
+def test_no_data_skips_the_preflight_but_not_the_schema(bank) -> None:
+    report = skillrun.validate("rtdetr", "train", overrides=["dataset.train_data_sources=[{image_dir: /nope, json_file: /nope.json}]", "dataset.val_data_sources={image_dir: /nope, json_file: /nope.json}", "train.num_epochs=-2"], check_data=False, bank=bank)
+    assert [i.path for i in report.errors] == ["train.num_epochs"]
+
+
+def test_template_markers_report_missing_values_with_parent_hint(bank) -> None:
+    report = skillrun.validate("rtdetr", "evaluate", check_data=False, bank=bank)
+    errs = errors(report)
+    assert "--parent" in errs["evaluate.checkpoint"].hint
+    assert "results_dir" not in errs, "output_dir fills results_dir at launch"
+
+
+def test_sparse_category_ids_are_legal(bank, sdg) -> None:
+    report = skillrun.validate("rtdetr", "evaluate", overrides=["evaluate.checkpoint=/ckpt.pth", f"dataset.test_data_sources={{image_dir: {sdg.splits['val'].image_dir}, json_file: {sdg.splits['val'].json_file}}}"], bank=bank)
+    assert [i.path for i in report.errors] == ["evaluate.checkpoint"], "only the absent checkpoint file is wrong"
+    assert report.spec["dataset"]["eval_class_ids"] == [201, 305, 412]
+
+
+def test_export_size_rule_and_distill_teacher_rule(bank) -> None:
+    report = skillrun.validate("rtdetr", "export", overrides=["export.checkpoint=/x.pth", "export.input_height=650"], check_data=False, bank=bank)
+    issue = errors(report)["export.input_height"]
+    assert issue.value == 650 and "32" in issue.message
+    distill = skillrun.validate("rtdetr", "distill", overrides=["distill.pretrained_teacher_model_path=null"], check_data=False, bank=bank)
+    assert "distill.pretrained_teacher_model_path" in errors(distill)
+
+
+def test_gpu_ids_must_match_num_gpus(bank) -> None:
+    report = skillrun.validate("rtdetr", "train", overrides=["train.num_gpus=8"], check_data=False, bank=bank)
+    issue = errors(report)["train.num_gpus"]
+    assert issue.value == 8 and "gpu_ids" in issue.render()
+
+
+def test_validation_writes_nothing(bank, sdg, _isolated_home: Path) -> None:
+    skillrun.validate("rtdetr", "train", overrides=seed_train_overrides(sdg), bank=bank)
+    skillrun.validate("rtdetr", "train", overrides=["train.num_epochs=-1"], bank=bank)
+    assert not _isolated_home.exists()
+
+
+def test_raise_on_error_carries_the_report(bank) -> None:
+    with pytest.raises(skillrun.SpecError) as err:
+        skillrun.validate("rtdetr", "train", overrides=["train.num_epochs=-1"], check_data=False, bank=bank, raise_on_error=True)
+    assert any(i.path == "train.num_epochs" for i in err.value.issues)
+    assert err.value.exit_code == 2
