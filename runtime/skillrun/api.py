@@ -9,13 +9,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from skillrun.bank.bank import SkillBank, sources
-from skillrun.composition.overrides import Override
-from skillrun.contracts.report import ValidationReport
-from skillrun.contracts.spec import ComposedSpec
 from skillrun.errors import SpecError
+
+if TYPE_CHECKING:
+    from skillrun.composition.overrides import Override
+    from skillrun.contracts.report import ValidationReport
+    from skillrun.contracts.spec import ComposedSpec
 
 
 def load_bank(skills_dirs: Iterable[str | Path] = (), *, plugins: bool = True) -> SkillBank:

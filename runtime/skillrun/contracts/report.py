@@ -13,7 +13,7 @@ Stage = Literal["compose", "schema", "rule", "preflight", "bank"]
 class Issue(BaseModel):
     """One problem: where it is, the bad value, what is allowed and what to do."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     path: str = Field(description="Dotted spec path, or a file path for file-level problems.")
     message: str
@@ -38,6 +38,8 @@ class Issue(BaseModel):
 class Derived(BaseModel):
     """A value the runtime computed instead of asking for (``auto`` fields)."""
 
+    model_config = ConfigDict(defer_build=True)
+
     path: str
     value: Any
     reason: str
@@ -45,6 +47,8 @@ class Derived(BaseModel):
 
 class ValidationReport(BaseModel):
     """Everything validation found, all at once; ``ok`` is false when any error exists."""
+
+    model_config = ConfigDict(defer_build=True)
 
     skill: str
     action: str
