@@ -118,3 +118,8 @@ def test_raise_on_error_carries_the_report(bank) -> None:
         skillrun.validate("rtdetr", "train", overrides=["train.num_epochs=-1"], check_data=False, bank=bank, raise_on_error=True)
     assert any(i.path == "train.num_epochs" for i in err.value.issues)
     assert err.value.exit_code == 2
+
+
+def test_a_rule_still_fires_when_another_field_of_its_section_is_bad(bank) -> None:
+    report = skillrun.validate("rtdetr", "export", overrides=["export.input_height=650", "export.checkpoint=/definitely/missing.pth"], bank=bank)
+    assert {i.path for i in report.errors} == {"export.input_height", "export.checkpoint"}

@@ -71,7 +71,8 @@ def _blame(path: str, touched: list[str], provenance: dict[str, str]) -> str:
 
 
 def _reads(touched: list[str], bad: set[str]) -> bool:
-    return any(t == b or t.startswith((b + ".", b + "[")) or b.startswith((t + ".", t + "[")) for t in touched for b in bad)
+    """True when the expression read a value at or under an already-reported path."""
+    return any(t == b or t.startswith((b + ".", b + "[")) for t in touched for b in bad)
 
 
 def _reads_auto(spec: dict[str, Any], touched: list[str]) -> bool:

@@ -101,6 +101,10 @@ def _issues(err: Any, root: dict[str, Any]) -> Iterator[Issue]:
         if isinstance(err.instance, (int, float)):
             step = sub["multipleOf"]
             hint = f"try {where}={round(err.instance / step) * step or step}"
+    elif kind == "const":
+        message = f"must be {sub['const']!r} here"
+        allowed = repr(sub["const"])
+        hint = "a rule of the schema ties this value to a neighbouring field: see `skillrun schema`"
     elif kind in ("minItems", "maxItems"):
         message = f"must have {'at least' if kind == 'minItems' else 'at most'} {sub[kind]} item(s), has {len(err.instance)}"
     else:
