@@ -9,7 +9,7 @@ py=.venv/bin/python
 "$py" -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
 if [[ "$extras" == *all* || "$extras" == *engine* ]]; then
   "$py" -m pip install --quiet --disable-pip-version-check "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
-  "$py" -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)" || { echo "torch 2.13.0 is required first" >&2; exit 1; }
+  "$py" -c "import sys; from importlib.metadata import version; sys.exit(0 if version('torch').startswith('2.13.0') else 1)" || { echo "torch 2.13.0 is required first" >&2; exit 1; }
 fi
 "$py" -m pip install --quiet --disable-pip-version-check -e ".[${extras}]" 2>&1 | grep -v "^WARNING: Location" || true
 "$py" -c "import skillrun" || { echo "installing skillrun failed" >&2; exit 1; }
