@@ -123,3 +123,13 @@ def test_raise_on_error_carries_the_report(bank) -> None:
 def test_a_rule_still_fires_when_another_field_of_its_section_is_bad(bank) -> None:
     report = skillrun.validate("rtdetr", "export", overrides=["export.input_height=650", "export.checkpoint=/definitely/missing.pth"], bank=bank)
     assert {i.path for i in report.errors} == {"export.input_height", "export.checkpoint"}
+
+
+def test_rules_skip_values_still_unset_anywhere_in_the_spec() -> None:
+    from skillrun.contracts.skill import Rule
+    from skillrun.validation.rules import check_rules
+
+    spec = {"sizes": ["???", 3], "a": {"n": 2}}
+    rules = [Rule(id="uses-sizes", expr="len(sizes) == 1", path="a.n", message="m"), Rule(id="plain", expr="a.n == 3", path="a.n", message="n is {a.n}")]
+    issues = check_rules(spec, rules, bad_paths=set())
+    assert [(i.code, i.message) for i in issues] == [("rule:plain", "n is 2")]

@@ -80,8 +80,7 @@ class Evaluator:
 
     def __init__(self, spec: dict[str, Any]) -> None:
         self.touched: list[str] = []
-        names = {k: _wrap(v, k, []) if not isinstance(v, str) or v != MISSING else v for k, v in spec.items() if not k.startswith("_")}
-        self._names = names
+        self._names = {k: v for k, v in spec.items() if not k.startswith("_")}
         self._eval = EvalWithCompoundTypes(functions=dict(FUNCTIONS), names=self._lookup)
 
     def _lookup(self, node: Any) -> Any:
@@ -90,13 +89,7 @@ class Evaluator:
             return {"None": None, "True": True, "False": False}[name]
         if name not in self._names:
             raise Undecided(f"{name} is not set")
-        self.touched.append(name)
-        value = self._names[name]
-        if isinstance(value, _View):  # fresh view so touched paths are recorded on this evaluator
-            return _View(value._data, name, self.touched)
-        if value == MISSING:
-            raise Undecided(f"{name} is not set yet")
-        return value
+        return _wrap(self._names[name], name, self.touched)
 
     def __call__(self, expr: str) -> Any:
         """The value of ``expr``; Undecided when it reads unknown values, ValueError when malformed."""
