@@ -36,6 +36,13 @@ def load_file(path: str | Path) -> Any:
     return loads(Path(path).read_text(encoding="utf-8"))
 
 
+def error_location(exc: Exception, path: str | Path) -> str:
+    """``path:line: not valid YAML (problem)`` for a yaml error raised while reading ``path``."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}" if mark else str(path)
+    return f"{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})"
+
+
 def dumps(data: Any) -> str:
     """Block-style YAML that keeps key order."""
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True)

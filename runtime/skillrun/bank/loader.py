@@ -31,10 +31,8 @@ def read_yaml(path: Path) -> Any:
     except FileNotFoundError:
         raise
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        msg = f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})"
-        raise BankError(msg, [Issue(path=where, message="not valid YAML", stage="bank", code="yaml")]) from None
+        msg = yamlio.error_location(exc, path)
+        raise BankError(msg, [Issue(path=msg.split(": not valid")[0], message="not valid YAML", stage="bank", code="yaml")]) from None
 
 
 def read_json(path: Path) -> Any:
@@ -80,6 +78,8 @@ class Skill:
         self.path = path.resolve()
         self.origin = origin
         self.warnings: list[Issue] = []
+        self._schemas: dict[str, dict[str, Any]] = {}
+        self.schema_notes: dict[str, list[str]] = {}  #: per action: what TAO normalisation changed
         self.frontmatter, self.body = self._load_frontmatter()
         self.info = self._load_info()
         if self.info.name != self.frontmatter.name:
@@ -235,15 +235,6 @@ class Skill:
         """``schemas/manifest.json`` (TAO's action index), or None."""
         file = self.path / "schemas" / "manifest.json"
         return read_json(file) if file.is_file() else None
-
-    @cached_property
-    def _schemas(self) -> dict[str, dict[str, Any]]:
-        return {}
-
-    @cached_property
-    def schema_notes(self) -> dict[str, list[str]]:
-        """Per action: what normalising a TAO-dialect schema changed (empty for standard schemas)."""
-        return {}
 
     def summary(self) -> dict[str, Any]:
         """The ``list``/``show`` view of the skill."""

@@ -95,7 +95,7 @@ def branches(schema: dict[str, Any]) -> list[dict[str, Any]]:
 def child(schema: dict[str, Any], token: Token) -> dict[str, Any] | None:
     """The sub-schema for one path step, or None when the schema does not allow it."""
     for branch in branches(schema):
-        if isinstance(token, int) or (isinstance(token, str) and token.isdigit()):
+        if isinstance(token, int):
             items = branch.get("items")
             if isinstance(items, dict):
                 return items

@@ -64,10 +64,7 @@ def _read_spec_file(file: Path) -> dict[str, Any]:
     try:
         data = yamlio.load_file(file)
     except Exception as exc:  # yaml.YAMLError
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{file}:{mark.line + 1}" if mark else str(file)
-        msg = f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})"
-        raise UsageError(msg, hint="check the indentation and quoting at that line") from None
+        raise UsageError(yamlio.error_location(exc, file), hint="check the indentation and quoting at that line") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -127,8 +124,9 @@ class _Merger:
     def _drop_unknown(self, data: dict[str, Any], layer: str, origin: str, foreign_ok: bool) -> None:
         """Remove keys the schema does not know from ``data``, reporting each."""
         assert self.schema is not None
-        foreign = self._foreign_sections() if foreign_ok else set()
-        for key in [k for k in data if schemas.child(self.schema, k) is None]:
+        unknown = [k for k in data if schemas.child(self.schema, k) is None]
+        foreign = self._foreign_sections() if foreign_ok and unknown else set()  # loads other schemas: only when needed
+        for key in unknown:
             if key in foreign:
                 self.out.issues.append(
                     Issue(

@@ -76,15 +76,7 @@ def _reads(touched: list[str], bad: set[str]) -> bool:
 
 
 def _reads_auto(spec: dict[str, Any], touched: list[str]) -> bool:
-    return any(paths.get(spec, paths.parse(t)) == "auto" for t in touched if _parses(t))
-
-
-def _parses(path: str) -> bool:
-    try:
-        paths.parse(path)
-    except ValueError:
-        return False
-    return True
+    return any(paths.get(spec, paths.parse(t)) == "auto" for t in touched)
 
 
 def check_conditions(spec: dict[str, Any], schema: dict[str, Any], *, bad_paths: set[str]) -> list[Issue]:
