@@ -14,18 +14,49 @@ _EXPORTS = {
     "load_bank": "skillrun.api",
     "compose": "skillrun.api",
     "validate": "skillrun.api",
+    "plan": "skillrun.api",
+    "run": "skillrun.api",
+    "resume": "skillrun.api",
+    "job": "skillrun.api",
+    "jobs": "skillrun.api",
+    "Job": "skillrun.launch.handle",
+    "JobRecord": "skillrun.contracts.job",
+    "JobState": "skillrun.contracts.job",
     "Issue": "skillrun.contracts.report",
     "ValidationReport": "skillrun.contracts.report",
     "SkillrunError": "skillrun.errors",
     "SpecError": "skillrun.errors",
+    "JobFailed": "skillrun.errors",
+    "ResolutionError": "skillrun.errors",
 }
 
-__all__ = ["Issue", "SkillrunError", "SpecError", "ValidationReport", "__version__", "compose", "load_bank", "validate"]
+__all__ = [
+    "Issue",
+    "Job",
+    "JobFailed",
+    "JobRecord",
+    "JobState",
+    "ResolutionError",
+    "SkillrunError",
+    "SpecError",
+    "ValidationReport",
+    "__version__",
+    "compose",
+    "job",
+    "jobs",
+    "load_bank",
+    "plan",
+    "resume",
+    "run",
+    "validate",
+]
 
 if TYPE_CHECKING:
-    from skillrun.api import compose, load_bank, validate
+    from skillrun.api import compose, job, jobs, load_bank, plan, resume, run, validate
+    from skillrun.contracts.job import JobRecord, JobState
     from skillrun.contracts.report import Issue, ValidationReport
-    from skillrun.errors import SkillrunError, SpecError
+    from skillrun.errors import JobFailed, ResolutionError, SkillrunError, SpecError
+    from skillrun.launch.handle import Job
 
 
 def __getattr__(name: str) -> Any:

@@ -16,6 +16,8 @@ from skillrun.errors import SpecError
 
 if TYPE_CHECKING:
     from skillrun.composition.overrides import Override
+    from skillrun.launch.handle import Job
+    from skillrun.launch.prepare import Prepared
     from skillrun.contracts.report import ValidationReport
     from skillrun.contracts.spec import ComposedSpec
 
@@ -66,3 +68,93 @@ def validate(
     if raise_on_error and not report.ok:
         raise SpecError(report)
     return report
+
+
+def _store(workspace: str | Path | None) -> Any:
+    from skillrun import settings
+    from skillrun.record.store import JobStore
+
+    return JobStore(settings.workspace(workspace))
+
+
+def plan(
+    skill: str,
+    action: str,
+    *,
+    spec_file: str | Path | None = None,
+    spec: dict[str, Any] | None = None,
+    overrides: Iterable[str | Override] = (),
+    overrides_json: str | dict[str, Any] | None = None,
+    parent: str | None = None,
+    backend: str = "local",
+    automl: str | None = None,
+    nproc: int | None = None,
+    check_data: bool = True,
+    workspace: str | Path | None = None,
+    bank: SkillBank | None = None,
+) -> Prepared:
+    """Everything ``run`` would do, nothing done: the resolved spec, parameters, launch command and backend."""
+    from skillrun.launch.prepare import Request, prepare
+
+    req = Request(skill, action, spec_file, spec, overrides, overrides_json, parent, backend, automl, nproc, check_data=check_data)
+    return prepare(bank or load_bank(), _store(workspace), req)
+
+
+def run(
+    skill: str,
+    action: str,
+    *,
+    spec_file: str | Path | None = None,
+    spec: dict[str, Any] | None = None,
+    overrides: Iterable[str | Override] = (),
+    overrides_json: str | dict[str, Any] | None = None,
+    parent: str | None = None,
+    backend: str = "local",
+    automl: str | None = None,
+    nproc: int | None = None,
+    key: str | None = None,
+    check_data: bool = True,
+    wait: bool = True,
+    timeout: float | None = None,
+    workspace: str | Path | None = None,
+    bank: SkillBank | None = None,
+) -> Job:
+    """Validate, record and launch a job; with ``wait`` (default) return once it is terminal.
+
+    Raises SpecError/UsageError (2), ResolutionError (3) or BackendUnavailable (4)
+    before anything is written. A job that fails is returned, not raised: check
+    ``job.state`` (or call ``job.wait(raise_on_error=True)``).
+    """
+    from skillrun.launch.handle import Job
+    from skillrun.launch.prepare import Request
+    from skillrun.launch.submit import start
+
+    store = _store(workspace)
+    req = Request(skill, action, spec_file, spec, overrides, overrides_json, parent, backend, automl, nproc, key, check_data)
+    job = Job(store, start(bank or load_bank(), store, req, by="api").id)
+    return job.wait(timeout) if wait else job
+
+
+def resume(job_id: str, *, overrides: Iterable[str | Override] = (), key: str | None = None, wait: bool = True, timeout: float | None = None, workspace: str | Path | None = None, bank: SkillBank | None = None) -> Job:
+    """Start a finished, failed or canceled job again from its newest complete checkpoint (same id and folder)."""
+    from skillrun.launch.handle import Job
+    from skillrun.launch.prepare import Request
+    from skillrun.launch.submit import resume as _resume
+
+    store = _store(workspace)
+    rec = store.load(store.resolve_id(job_id))
+    req = Request(rec.skill, rec.action, overrides=overrides, backend=rec.backend.name, key=key)
+    job = Job(store, _resume(bank or load_bank(), store, rec.id, req, by="api").id)
+    return job.wait(timeout) if wait else job
+
+
+def job(job_id: str, *, workspace: str | Path | None = None) -> Job:
+    """The handle of a recorded job (an id or a unique prefix of one)."""
+    from skillrun.launch.handle import Job
+
+    return Job(_store(workspace), job_id)
+
+
+def jobs(*, skill: str | None = None, state: str | None = None, parent: str | None = None, workspace: str | Path | None = None) -> list[dict[str, Any]]:
+    """Job records (plain dicts, newest first) matching every filter given."""
+    return _store(workspace).query(skill=skill, state=state, parent=parent)

@@ -32,6 +32,14 @@ COMMANDS = {
     "validate": "skillrun.cli.commands.validate:validate_cmd",
     "plugins": "skillrun.cli.commands.plugins:plugins_cmd",
     "docs": "skillrun.cli.commands.docs:docs_cmd",
+    "plan": "skillrun.cli.commands.plan:plan_cmd",
+    "run": "skillrun.cli.commands.run:run_cmd",
+    "resume": "skillrun.cli.commands.run:resume_cmd",
+    "jobs": "skillrun.cli.commands.jobs:jobs_cmd",
+    "status": "skillrun.cli.commands.status:status_cmd",
+    "logs": "skillrun.cli.commands.logs:logs_cmd",
+    "cancel": "skillrun.cli.commands.cancel:cancel_cmd",
+    "results": "skillrun.cli.commands.results:results_cmd",
 }
 
 
@@ -42,6 +50,13 @@ class App:
         self.skills_dirs = skills_dirs
         self.workspace = settings.workspace(workspace)
         self._bank: Any = None
+
+    @property
+    def store(self) -> Any:
+        """The job store of the workspace (``--workspace``, ``$SKILLRUN_HOME`` or ``~/.skillrun``)."""
+        from skillrun.record.store import JobStore
+
+        return JobStore(self.workspace)
 
     @property
     def bank(self) -> Any:

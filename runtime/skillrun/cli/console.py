@@ -24,6 +24,11 @@ def _console(stderr: bool = False) -> Any:
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
+def stderr_console() -> Any:
+    """The rich console for diagnostics and progress (stderr)."""
+    return _console(stderr=True)
+
+
 def table(title: str | None, columns: list[str], rows: Iterable[Iterable[Any]]) -> None:
     from rich.table import Table
 
@@ -32,6 +37,18 @@ def table(title: str | None, columns: list[str], rows: Iterable[Iterable[Any]]) 
         t.add_column(col, overflow="fold")
     for row in rows:
         t.add_row(*(("" if v is None else str(v)) for v in row))
+    _console().print(t)
+
+
+def fields(title: str | None, rows: Iterable[tuple[str, Any]]) -> None:
+    """A two-column key/value table without a header row."""
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left", show_header=False)
+    t.add_column(style="bold")
+    t.add_column(overflow="fold")
+    for key, value in rows:
+        t.add_row(key, "" if value is None else str(value))
     _console().print(t)
 
 

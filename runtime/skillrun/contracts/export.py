@@ -6,12 +6,17 @@ import json
 import sys
 from pathlib import Path
 
+from skillrun.contracts.job import JobRecord
+from skillrun.contracts.results import BestRec, StatusEvent
 from skillrun.contracts.skill import Evals, SkillInfo
 
 #: file name -> (model, title); the files live in the repository's ``schemas/``.
 META_SCHEMAS = {
     "skill_info.schema.json": (SkillInfo, "skillrun skill_info.yaml"),
     "evals.schema.json": (Evals, "skillrun evals/evals.json"),
+    "job_record.schema.json": (JobRecord, "skillrun jobs/<job_id>/job.json"),
+    "status_event.schema.json": (StatusEvent, "skillrun <results_dir>/<action>/status.json (one event per line)"),
+    "best_rec.schema.json": (BestRec, "skillrun AutoML best_rec.json"),
 }
 
 

@@ -85,11 +85,23 @@ class Rule(_Strict):
     severity: Literal["error", "warning"] = "error"
 
 
+class ActionResources(_Strict):
+    """Which spec keys say how many processes and nodes an action runs on."""
+
+    processes: str | None = Field(default=None, pattern=_DOTTED, description="Processes (GPUs) per node; more than 1 launches torchrun.")
+    nodes: str | None = Field(default=None, pattern=_DOTTED, description="Number of nodes; more than 1 needs a multi-node backend.")
+
+
 class ActionInfo(_Strict):
     """One action of a skill and how the runtime prepares it."""
 
     description: str = ""
-    command: str | None = Field(default=None, description="Container or script command (tao/script engines).")
+    command: str | list[str] | None = Field(
+        default=None,
+        description="tao engine: the container command. script engine: an argv list, never a shell string; "
+        "{spec}, {results_dir}, {action}, {skill_dir} and {job_id} are filled in.",
+    )
+    resources: ActionResources = Field(default_factory=lambda: ActionResources(), description="Spec keys that size the launch.")
     inputs: dict[str, str] = Field(default_factory=dict, description="Name -> spec key that points to an input.")
     outputs: dict[str, str] = Field(default_factory=dict, description="Name -> path under <results_dir>/<action>/.")
     data_sources: list[DataSource] = Field(default_factory=list)

@@ -21,7 +21,7 @@ from skillrun.errors import SkillrunError
 from skillrun.plugins import hookspecs
 
 #: Modules registered as the default plugins, lowest precedence first.
-DEFAULT_PLUGINS = ("skillrun.defaults.skills",)
+DEFAULT_PLUGINS = ("skillrun.defaults.skills", "skillrun.defaults.backends", "skillrun.defaults.engines")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Policies applied to a validated spec before launch (AutoML on/off)."""

@@ -1,0 +1,1 @@
+"""Resolving what a command names: parent jobs, their folders and checkpoints."""

@@ -1,0 +1,1 @@
+"""Reading what a job left in its results folder: metric summaries and artifact lists."""

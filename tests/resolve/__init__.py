@@ -1,0 +1,1 @@
+"""Resolving parents: checkpoint selection by best, latest and epoch."""
