@@ -56,6 +56,16 @@ def test_builtin_skills_come_through_the_default_plugin() -> None:
     assert any(p["name"] == "skillrun.defaults.skills" and "register_skill_dirs" in p["hooks"] for p in describe(pm))
 
 
+def test_builtin_backends_and_engines_come_through_the_default_plugins() -> None:
+    pm = new_plugin_manager(entry_points=False)
+    reg = collect(pm)
+    assert reg.backends["local"].__name__ == "LocalBackend"
+    assert {"builtin", "script"} <= set(reg.engines)
+    hooks = {p["name"]: set(p["hooks"]) for p in describe(pm)}
+    assert "register_backends" in hooks["skillrun.defaults.backends"]
+    assert "register_engines" in hooks["skillrun.defaults.engines"]
+
+
 def test_third_party_pack_registered_by_entry_point_is_listed(tmp_path: Path) -> None:
     site = make_pack(tmp_path / "site")
     env = {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]), "SKILLRUN_DISABLE_PLUGINS": "0"}
@@ -65,7 +75,8 @@ def test_third_party_pack_registered_by_entry_point_is_listed(tmp_path: Path) ->
     assert skills["acme-counter"]["origin"] == "plugin:acme"
     assert "rtdetr" in skills
     plugins = run_skillrun("plugins", "--json", env=env).json()
-    assert plugins["backends"] == {"acme": "acme_pack.plugin.AcmeBackend"}
+    assert plugins["backends"]["acme"] == "acme_pack.plugin.AcmeBackend"
+    assert plugins["backends"]["local"] == "skillrun.backends.local.LocalBackend"
     acme = next(p for p in plugins["plugins"] if p["name"] == "acme")
     assert acme["distribution"] == "acme-pack 1.0"
     assert {"register_backends", "register_skill_dirs"} <= set(acme["hooks"])

@@ -10,38 +10,15 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from skillrun.contracts.states import ALLOWED, TERMINAL, JobState
+
+__all__ = ["ALLOWED", "TERMINAL", "BackendRef", "JobRecord", "JobState", "Launch", "ParentRef", "Transition", "utcnow"]
+
 JOB_ID = re.compile(r"^(?P<skill>[a-z0-9]+(?:-[a-z0-9]+)*)-(?P<action>[a-z][a-z0-9_]*)-(?P<hex>[0-9a-f]{6})$")
-
-
-class JobState(str, Enum):
-    """One vocabulary for every backend: local, slurm and docker states map onto it."""
-
-    PENDING = "PENDING"
-    RUNNING = "RUNNING"
-    COMPLETE = "COMPLETE"
-    ERROR = "ERROR"
-    CANCELED = "CANCELED"
-
-    @property
-    def terminal(self) -> bool:
-        return self in TERMINAL
-
-
-TERMINAL = frozenset({JobState.COMPLETE, JobState.ERROR, JobState.CANCELED})
-
-#: state -> states it may move to. A terminal state goes back to PENDING only when the job is resumed.
-ALLOWED = {
-    JobState.PENDING: frozenset({JobState.RUNNING, JobState.ERROR, JobState.CANCELED}),
-    JobState.RUNNING: frozenset({JobState.COMPLETE, JobState.ERROR, JobState.CANCELED}),
-    JobState.COMPLETE: frozenset({JobState.PENDING}),
-    JobState.ERROR: frozenset({JobState.PENDING}),
-    JobState.CANCELED: frozenset({JobState.PENDING}),
-}
 
 
 def utcnow() -> datetime:

@@ -103,7 +103,7 @@ class ActionInfo(_Strict):
     )
     resources: ActionResources = Field(default_factory=lambda: ActionResources(), description="Spec keys that size the launch.")
     inputs: dict[str, str] = Field(default_factory=dict, description="Name -> spec key that points to an input.")
-    outputs: dict[str, str] = Field(default_factory=dict, description="Name -> path under <results_dir>/<action>/.")
+    outputs: dict[str, str] = Field(default_factory=dict, description="Name -> glob relative to <results_dir> (e.g. train/model_epoch_*.pth).")
     data_sources: list[DataSource] = Field(default_factory=list)
     spec_params: dict[DottedKey, Resolver] = Field(default_factory=dict, description="Spec key -> resolver that fills it.")
     spec_shorthand_keys: dict[ShortKey, DottedKey] = Field(default_factory=dict, description="Short CLI key -> dotted spec key.")

@@ -12,11 +12,13 @@ import json
 import os
 import secrets
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from skillrun.contracts.job import JobRecord, JobState
 from skillrun.errors import ResolutionError, SkillrunError
 from skillrun.record_io import atomic_write_text
+
+if TYPE_CHECKING:
+    from skillrun.contracts.job import JobRecord, JobState
 
 RECORD = "job.json"
 SPEC = "spec.yaml"
@@ -76,6 +78,8 @@ class JobStore:
 
     # -- reading
     def load(self, job_id: str) -> JobRecord:
+        from skillrun.contracts.job import JobRecord
+
         path = self.job_dir(job_id) / RECORD
         try:
             return JobRecord.model_validate_json(path.read_bytes())
@@ -97,12 +101,14 @@ class JobStore:
         msg = f"job id prefix {text!r} matches {len(matches)} jobs: {shown}"
         raise ResolutionError(msg, hint="give more characters of the id", data={"found": matches[:50]})
 
-    def iter_raw(self) -> Iterator[dict[str, Any]]:
-        """Every readable record as a plain dict (fast path for listing; no validation)."""
+    def iter_raw(self, prefix: str = "") -> Iterator[dict[str, Any]]:
+        """Every readable record (whose id starts with ``prefix``) as a plain dict: the fast path for listing."""
         if not self.root.is_dir():
             return
         with os.scandir(self.root) as it:
             for entry in it:
+                if prefix and not entry.name.startswith(prefix):
+                    continue
                 try:
                     with open(os.path.join(entry.path, RECORD), "rb") as fh:
                         yield json.loads(fh.read())
@@ -111,10 +117,9 @@ class JobStore:
 
     def query(self, *, skill: str | None = None, state: str | None = None, parent: str | None = None) -> list[dict[str, Any]]:
         """Records (as dicts) matching every filter given, newest first."""
-        prefix = f"{skill}-" if skill else None
         out = []
-        for rec in self.iter_raw():
-            if prefix and not (rec.get("id", "").startswith(prefix) and rec.get("skill") == skill):
+        for rec in self.iter_raw(f"{skill}-" if skill else ""):
+            if skill and rec.get("skill") != skill:
                 continue
             if state and rec.get("state") != state:
                 continue
@@ -142,6 +147,8 @@ class JobStore:
 
     def move(self, job_id: str, state: JobState, *, by: str, note: str | None = None, only_from: set[JobState] | None = None, **changes: Any) -> JobRecord:
         """Move the job to ``state`` unless it is already terminal (or not in ``only_from``)."""
+
+        from skillrun.contracts.job import JobState
 
         def change(rec: JobRecord) -> JobRecord | None:
             allowed_from = only_from if only_from is not None else {s for s in JobState if not s.terminal}

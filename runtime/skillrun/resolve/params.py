@@ -8,6 +8,7 @@ except where that would be ambiguous with ``--parent`` (an error, never a guess)
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from skillrun.composition import paths
 from skillrun.contracts.skill import Resolver
 from skillrun.errors import ResolutionError, UsageError
-from skillrun.record.secrets import KEY_PLACEHOLDER
+from skillrun.record.secrets import KEY_ENV, KEY_PLACEHOLDER
 from skillrun.resolve.checkpoints import newest_checkpoint
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ class ResolveContext:
     provenance: dict[str, str]
     parent: ParentArtifact | None = None
     resume: bool = False
-    key: str | None = None
+    key: str | None = field(default=None, repr=False)
     secret: str | None = field(default=None, repr=False)
 
     def user_set(self, key: str) -> bool:
@@ -77,7 +78,7 @@ def parent_model(ctx: ResolveContext, key: str) -> Resolved | None:
     _no_conflict(ctx, key)
     wants_onnx = "onnx" in key.rsplit(".", 1)[-1]
     if wants_onnx and ctx.parent.kind != "onnx":
-        msg = f"{key} needs an ONNX model, but parent {ctx.parent.job.id} is a {ctx.parent.job.action} job with checkpoints"
+        msg = f"{key} needs an ONNX model, but parent {ctx.parent.job.id} is a job ({ctx.parent.job.action}) with checkpoints"
         raise UsageError(msg, hint=f"export it first: skillrun run {ctx.parent.job.skill} export --parent {ctx.parent.job.id}, then use the export job as the parent")
     return Resolved(key, "parent_model", str(ctx.parent.path), _parent_note(ctx))
 
@@ -124,10 +125,18 @@ def create_onnx_file(ctx: ResolveContext, key: str) -> Resolved:
 
 
 def key(ctx: ResolveContext, key_name: str) -> Resolved | None:
-    """The encryption key: taken from the spec or ``--key``, handed to the job through ``$SKILLRUN_KEY`` only."""
+    """The encryption key: ``key=``, else the spec, else ``$SKILLRUN_KEY``; handed to the job through ``$SKILLRUN_KEY`` only.
+
+    A spec that already holds the placeholder (the ``spec.yaml`` of a job being
+    resumed) needs the key again: without one it is an error, not a job that
+    silently runs without its key.
+    """
     current = ctx.current(key_name)
-    value = ctx.key if ctx.key else (str(current) if _given(current) and current != KEY_PLACEHOLDER else None)
+    value = ctx.key or (str(current) if _given(current) and current != KEY_PLACEHOLDER else None) or os.environ.get(KEY_ENV) or None
     if value is None:
+        if current == KEY_PLACEHOLDER:
+            msg = f"{key_name} is {KEY_PLACEHOLDER}: this job was given an encryption key, which is never written, and none was given now"
+            raise UsageError(msg, hint=f"set ${KEY_ENV} to the key (or pass key=... to the API)")
         return None
     ctx.secret = value
     return Resolved(key_name, "key", KEY_PLACEHOLDER, "the value reaches the job as $SKILLRUN_KEY and is never written")

@@ -52,7 +52,8 @@ def resolve_parent(store: JobStore, text: str) -> ParentArtifact:
     selector = Selector.parse(sel_text)
     record = store.load(store.resolve_id(job_text))
     via: list[str] = []
-    while (best := _best_rec(record)) is not None:
+    while (found := _best_rec(record)) is not None:
+        best, where = found
         if len(via) >= _MAX_FOLLOW:
             msg = f"--parent {text}: followed best_rec.json through {len(via)} studies ({' -> '.join(via)}) without reaching a train job"
             raise ResolutionError(msg, hint="pass the child job id directly")
@@ -60,7 +61,7 @@ def resolve_parent(store: JobStore, text: str) -> ParentArtifact:
         try:
             record = store.load(store.resolve_id(best.job_id))
         except ResolutionError:
-            msg = f"{_best_rec_path(record)} names job {best.job_id!r}, which is not in {store.root}"
+            msg = f"{where} names job {best.job_id!r}, which is not in {store.root}"
             raise ResolutionError(msg, hint="the study's best child was deleted; pick another child with `skillrun jobs --parent " + record.id + "`") from None
     notes = []
     if record.state is not JobState.COMPLETE:
@@ -73,8 +74,8 @@ def resolve_parent(store: JobStore, text: str) -> ParentArtifact:
         return ParentArtifact(record, "checkpoint", selection.checkpoint.path, folder, str(selector), selection, via, notes)
     onnx = sorted(p for p in folder.glob("*.onnx") if p.is_file()) if folder.is_dir() else []
     if len(onnx) == 1:
-        if sel_text not in (None, "best"):
-            msg = f"--parent {text}: {record.id} is a {record.action} job with one ONNX model; selector {sel_text!r} applies to checkpoints"
+        if selector.kind != "best":  # "JOB", "JOB:" and "JOB:best" all mean the one model
+            msg = f"--parent {text}: {record.id} ({record.action}) offers one ONNX model; selector {sel_text!r} applies to checkpoints"
             raise UsageError(msg, hint=f"write --parent {record.id}")
         return ParentArtifact(record, "onnx", onnx[0], folder, "onnx", None, via, notes)
     if len(onnx) > 1:
@@ -90,7 +91,7 @@ def _best_rec_path(record: JobRecord) -> Path:
     return Path(record.results_dir) / record.action / BEST_REC_FILE
 
 
-def _best_rec(record: JobRecord) -> BestRec | None:
+def _best_rec(record: JobRecord) -> tuple[BestRec, Path] | None:
     """The study's ``best_rec.json``, at ``<results_dir>/<action>/`` or ``<results_dir>/``."""
     for path in (_best_rec_path(record), Path(record.results_dir) / BEST_REC_FILE):
         try:
@@ -101,7 +102,7 @@ def _best_rec(record: JobRecord) -> BestRec | None:
             msg = f"{path}: not valid JSON ({exc})"
             raise ResolutionError(msg, hint="the AutoML study may still be writing it; retry, or pass a child job id") from None
         try:
-            return BestRec.model_validate(data)
+            return BestRec.model_validate(data), path
         except ValueError:
             msg = f"{path}: has no job_id of the best child"
             raise ResolutionError(msg, hint="pass a child job id directly") from None
