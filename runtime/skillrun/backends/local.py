@@ -70,7 +70,7 @@ class LocalBackend(Backend):
         if not ref:
             return record
         self._same_host(record)
-        if _alive(ref) or _members(ref["pgid"]):
+        if _owned(ref):  # the runner, or what is left of its group (a reused pid's group is not ours)
             return record
         return self.store.move(
             record.id,
@@ -87,8 +87,9 @@ class LocalBackend(Backend):
         ref = record.backend.ref
         if ref:
             self._same_host(record)
-            if _owned(ref):
-                _stop_group(ref["pgid"], grace)
+            if not _owned(ref):  # nothing of the job runs (a reused pid is not ours): it was lost, not canceled
+                return self.status(record)
+            _stop_group(ref["pgid"], grace)
         return self.store.move(record.id, JobState.CANCELED, by="cancel", note="canceled by request")
 
     def _same_host(self, record: JobRecord) -> None:

@@ -2,7 +2,7 @@
 
 It detaches (double fork + setsid, so it outlives the CLI that started it and
 is never left a zombie of it), records its pid, process-group id and start time
-in ``job.json``, starts the job's command in its own process group, copies the
+in ``job.json``, starts the job's command in its (the runner's) process group, copies the
 output to ``logs/output.log`` with secrets masked, and writes the terminal
 state (exit code, error class, metrics) when the command ends. SIGTERM from
 ``cancel`` reaches the whole group; the runner then records CANCELED.
@@ -117,7 +117,7 @@ def _supervise(store: JobStore, record: JobRecord) -> None:
 
 
 def _finish(store: JobStore, record: JobRecord, code: int, tail: list[bytes], redact: Redactor) -> None:
-    metrics = summarize(record.results_dir, record.action)
+    metrics = redact.data(summarize(record.results_dir, record.action))  # metrics.json strings may quote the environment
     if _CANCELED:
         store.move(record.id, JobState.CANCELED, by="runner", note="stopped by cancel", exit_code=code, metrics=metrics)
     elif code == 0:
