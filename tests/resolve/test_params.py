@@ -10,7 +10,6 @@ import pytest
 import yaml
 
 import skillrun
-from skillrun import settings
 from skillrun.contracts.job import JobRecord, JobState
 from skillrun.errors import ResolutionError, UsageError
 from skillrun.record.secrets import KEY_ENV, KEY_PLACEHOLDER
@@ -27,19 +26,6 @@ SCRIPT_BANK = REPO / "tests" / "fixtures" / "script_bank"
 @pytest.fixture(scope="session")
 def script_bank() -> Any:
     return skillrun.load_bank([SCRIPT_BANK], plugins=False)
-
-
-@pytest.fixture
-def store() -> JobStore:
-    return JobStore(settings.workspace())
-
-
-@pytest.fixture
-def trained(store: JobStore) -> JobRecord:
-    """A COMPLETE rtdetr train job, epochs 0-3 checkpointed; val_mAP is best at epoch 1."""
-    record = make_job(store)
-    write_checkpoints(record, [0.2, 0.7, 0.4, 0.5])
-    return record
 
 
 def ctx(
@@ -245,18 +231,6 @@ def test_create_onnx_file_bare_name_and_absolute_path(bank: Any, tmp_path: Path)
 
 
 # -- key ------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("from_ctx", "in_spec"), [("s3cret-key", None), (None, "s3cret-key"), ("s3cret-key", "other-key")])
-def test_key_moves_the_value_out_of_the_spec(script_bank: Any, tmp_path: Path, from_ctx: str | None, in_spec: str | None) -> None:
-    spec = {"results_dir": "???", "encryption_key": in_spec, "succeed": {"pretrained": None, "resume_from": None}}
-    c = ctx(script_bank, "succeed", tmp_path, spec, skill="scriptjob", key=from_ctx)
-    r = params.key(c, "encryption_key")
-    assert r is not None and r.value == KEY_PLACEHOLDER
-    assert c.secret == "s3cret-key"
-    assert "s3cret-key" not in repr(r)
-    if in_spec is None:  # the key given as --key never shows in the context's repr
-        assert "s3cret-key" not in repr(c)
 
 
 @pytest.fixture

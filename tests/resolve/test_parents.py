@@ -13,7 +13,6 @@ from typing import Sequence
 
 import pytest
 
-from skillrun import settings
 from skillrun.contracts.job import BackendRef, JobRecord, JobState, Launch, Transition, utcnow
 from skillrun.contracts.results import BEST_REC_FILE, STATUS_FILE, checkpoint_name
 from skillrun.errors import ResolutionError, UsageError
@@ -104,20 +103,6 @@ def write_best_rec(study: JobRecord, child_id: str, *, at_root: bool = False) ->
     path = folder / BEST_REC_FILE
     path.write_text(json.dumps({"job_id": child_id, "metric": "val_mAP", "direction": "maximize", "value": 0.7}), encoding="utf-8")
     return path
-
-
-@pytest.fixture
-def store() -> JobStore:
-    """The workspace the API uses (``$SKILLRUN_HOME``, a fresh tmp dir per test)."""
-    return JobStore(settings.workspace())
-
-
-@pytest.fixture
-def trained(store: JobStore) -> JobRecord:
-    """A COMPLETE train job, epochs 0-3 checkpointed; val_mAP is best at epoch 1."""
-    record = make_job(store)
-    write_checkpoints(record, [0.2, 0.7, 0.4, 0.5])
-    return record
 
 
 # -- selectors -------------------------------------------------------------------------------

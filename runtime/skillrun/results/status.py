@@ -7,7 +7,6 @@ and skips it (:func:`skillrun.results.summary.read_status`).
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
