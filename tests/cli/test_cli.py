@@ -84,7 +84,16 @@ def test_tao_fixture_loads_with_a_warning(cli) -> None:
     assert any(p["code"] == "extra_frontmatter" and p["path"].endswith("tags") for p in data["problems"])
 
 
-@pytest.mark.parametrize("args", [["list", "--json"], ["validate", "rtdetr", "train", "-e", "examples/rtdetr_train.yaml", "--json"], ["show", "rtdetr", "--json"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["list", "--json"],
+        ["validate", "rtdetr", "train", "-e", "examples/rtdetr_train.yaml", "--json"],
+        ["show", "rtdetr", "--json"],
+        ["plan", "rtdetr", "train", "-e", "examples/rtdetr_train.yaml", "--automl", "off", "train.num_gpus=2", "train.gpu_ids=[0,1]", "--json"],
+        ["jobs", "--json"],
+    ],
+)
 def test_control_plane_never_imports_torch(args: list[str]) -> None:
     code = (
         "import sys, runpy\n"
