@@ -19,8 +19,13 @@ from skillrun import yamlio
 from skillrun.record.secrets import KEY_ENV, KEY_PLACEHOLDER
 from skillrun.results.status import StatusWriter
 
-#: (network_arch, action) -> "module:function(spec: dict, out: Path) -> int"; the PyTorch engine fills it in
-HANDLERS: dict[tuple[str, str], str] = {}
+#: (network_arch, action) -> "module:function(spec: dict, out: Path) -> int", imported only when called
+HANDLERS: dict[tuple[str, str], str] = {
+    ("rtdetr", "train"): "skillrun.engine.rtdetr.train:run",
+    ("rtdetr", "evaluate"): "skillrun.engine.rtdetr.evaluate:run",
+    ("rtdetr", "inference"): "skillrun.engine.rtdetr.inference:run",
+    ("rtdetr", "export"): "skillrun.engine.rtdetr.export:run",
+}
 
 
 def load_spec(path: str | Path) -> dict[str, Any]:

@@ -17,6 +17,8 @@ from skillrun.contracts.report import Derived, Issue
 from skillrun.contracts.skill import ActionInfo, DataSource
 
 NUM_CLASSES = "dataset.num_classes"
+BATCH = "dataset.batch_size"
+TRAIN_SOURCES = "dataset.train_data_sources"
 EVAL_IDS = "dataset.eval_class_ids"
 _ARCHIVES = (".tar", ".tar.gz", ".tgz", ".zip")
 _SHOWN = 3  #: how many missing images to name before counting the rest
@@ -28,6 +30,8 @@ class _Classes:
 
     by_file: dict[str, dict[int, str]] = field(default_factory=dict)
     classmap: list[str] | None = None
+    images: dict[str, int] = field(default_factory=dict)  #: spec key of the source -> images it lists
+    last_count: int = 0  #: images in the COCO file checked last
 
     def union(self) -> dict[int, str]:
         out: dict[int, str] = {}
@@ -62,7 +66,34 @@ def preflight(spec: dict[str, Any], info: ActionInfo) -> tuple[list[Issue], list
             if isinstance(entry, dict):
                 issues.extend(_check_entry(entry, where, ds, classes))
     derived = _derive(spec, classes, issues)
+    issues.extend(_batch_fits(spec, info, classes))
     return issues, derived
+
+
+def _batch_fits(spec: dict[str, Any], info: ActionInfo, classes: _Classes) -> list[Issue]:
+    """A training batch larger than the training set would leave every rank with nothing to step on."""
+    n = classes.images.get(TRAIN_SOURCES)
+    batch = paths.get(spec, paths.parse(BATCH)) if paths.has(spec, paths.parse(BATCH)) else None
+    if not n or not isinstance(batch, int):
+        return []
+    procs = 1
+    for key in (info.resources.processes, info.resources.nodes):
+        value = paths.get(spec, paths.parse(key)) if key and paths.has(spec, paths.parse(key)) else 1
+        procs *= value if isinstance(value, int) and value > 0 else 1
+    if batch * procs <= n:
+        return []
+    per = f" x {procs} processes" if procs > 1 else ""
+    return [
+        Issue(
+            path=BATCH,
+            value=batch,
+            message=f"a batch of {batch}{per} is larger than the {n} training image(s) in {TRAIN_SOURCES}",
+            allowed=f"at most {max(1, n // procs)}",
+            hint=f"lower {BATCH} (or add training images)",
+            stage="preflight",
+            code="batch_too_large",
+        )
+    ]
 
 
 def _check_entry(entry: dict[str, Any], where: str, ds: DataSource, classes: _Classes) -> list[Issue]:
@@ -82,6 +113,7 @@ def _check_entry(entry: dict[str, Any], where: str, ds: DataSource, classes: _Cl
                 ok[fld] = p
     if ds.format == "coco" and "json_file" in ok:
         out.extend(_check_coco(ok["json_file"], ok.get("image_dir"), where, classes))
+        classes.images[ds.spec_key] = classes.images.get(ds.spec_key, 0) + classes.last_count
     if ds.format == "classmap" and "classmap" in ok:
         names = [ln.strip() for ln in ok["classmap"].read_text(encoding="utf-8").splitlines() if ln.strip()]
         if not names:
@@ -119,6 +151,16 @@ def _check_coco(file: Path, image_dir: Path | None, where: str, classes: _Classe
         out.append(issue(f"category ids must be integers, got {bad_ids[:_SHOWN]}"))
     classes.by_file[str(file)] = {c: n for c, n in cats.items() if isinstance(c, int)}
     image_ids = [im.get("id") for im in data["images"] if isinstance(im, dict)]
+    classes.last_count = len(image_ids)
+    bad_boxes = [a.get("id") for a in data["annotations"] if isinstance(a, dict) and not _box_ok(a.get("bbox"))]
+    if bad_boxes:
+        out.append(
+            issue(
+                f"{len(bad_boxes)} annotation(s) have an empty or zero-area bbox (annotation ids {', '.join(map(str, bad_boxes[:_SHOWN]))}{' ...' if len(bad_boxes) > _SHOWN else ''})",
+                "a COCO bbox is [x, y, width, height] with width > 0 and height > 0: fix or drop those annotations",
+                code="bad_boxes",
+            )
+        )
     if len(set(image_ids)) != len(image_ids):
         out.append(issue("duplicate image ids", "run `skillrun run dataset-validate validate ...` for details"))
     unknown_cat = {a.get("category_id") for a in data["annotations"] if isinstance(a, dict)} - set(cats)
@@ -130,6 +172,8 @@ def _check_coco(file: Path, image_dir: Path | None, where: str, classes: _Classe
         out.append(issue(f"{orphans} annotation(s) point to image ids not in 'images'"))
     if image_dir is not None and image_dir.is_dir():
         missing = [im.get("file_name") for im in data["images"] if isinstance(im, dict) and not (image_dir / str(im.get("file_name"))).is_file()]
+        if not missing:
+            out.extend(_check_modes(data["images"], image_dir, where))
         if missing:
             shown = ", ".join(map(str, missing[:_SHOWN])) + (f" and {len(missing) - _SHOWN} more" if len(missing) > _SHOWN else "")
             out.append(
@@ -138,6 +182,48 @@ def _check_coco(file: Path, image_dir: Path | None, where: str, classes: _Classe
     elif image_dir is not None and not str(image_dir).endswith(_ARCHIVES):
         out.append(Issue(path=f"{where}.image_dir", value=str(image_dir), message="neither a folder nor an archive (.tar, .tar.gz, .zip)", stage="preflight", code="not_a_folder"))
     return out
+
+
+def _box_ok(bbox: Any) -> bool:
+    if not isinstance(bbox, list) or len(bbox) != 4 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox):
+        return False
+    return bbox[2] > 0 and bbox[3] > 0
+
+
+def _check_modes(images: list[Any], image_dir: Path, where: str) -> list[Issue]:
+    """Images that are not 3-channel RGB (grey, palette, RGBA, CMYK, 16-bit): only headers are read."""
+    try:
+        from PIL import Image
+    except ImportError:  # pillow is in the data/engine extras; without it this check is skipped
+        return []
+    bad: list[str] = []
+    modes: set[str] = set()
+    for im in images:
+        if not isinstance(im, dict):
+            continue
+        try:
+            with Image.open(image_dir / str(im.get("file_name"))) as img:
+                mode = img.mode
+        except OSError:
+            bad.append(f"{im.get('file_name')} (unreadable)")
+            modes.add("unreadable")
+            continue
+        if mode != "RGB":
+            bad.append(f"{im.get('file_name')} ({mode})")
+            modes.add(mode)
+    if not bad:
+        return []
+    shown = ", ".join(bad[:_SHOWN]) + (f" and {len(bad) - _SHOWN} more" if len(bad) > _SHOWN else "")
+    return [
+        Issue(
+            path=f"{where}.image_dir",
+            value=str(image_dir),
+            message=f"{len(bad)} image(s) are not 3-channel RGB ({', '.join(sorted(modes))}): {shown}",
+            hint="convert them to RGB, e.g. with Pillow: Image.open(p).convert('RGB').save(p)",
+            stage="preflight",
+            code="not_rgb",
+        )
+    ]
 
 
 def _derive(spec: dict[str, Any], classes: _Classes, issues: list[Issue]) -> list[Derived]:

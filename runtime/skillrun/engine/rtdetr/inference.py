@@ -1,0 +1,73 @@
+"""``rtdetr inference``: image folders → COCO-style predictions (with file names) and images with boxes drawn."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from skillrun.engine.rtdetr import runtime
+from skillrun.record_io import atomic_write_text
+from skillrun.results.status import StatusWriter
+
+
+def run(spec: dict[str, Any], out: Path) -> int:
+    import torch
+    from PIL import Image
+
+    from skillrun.engine.rtdetr.checkpoint import model_from_checkpoint
+    from skillrun.engine.rtdetr.classmap import ClassMap
+    from skillrun.engine.rtdetr.data import ImageFolderDataset, build_loader
+    from skillrun.engine.rtdetr.plots import draw_detections
+    from skillrun.engine.rtdetr.postprocess import select_detections
+    from skillrun.engine.rtdetr.transforms import boxes_to_original, build_transforms
+
+    ctx = runtime.setup(0, "fp32")
+    status = StatusWriter(out)
+    ds, inf = spec["dataset"], spec["inference"]
+    model, ckpt = model_from_checkpoint(inf["checkpoint"])
+    model.to(ctx.device)
+    class_map = ClassMap.from_dict(ckpt["class_map"])
+    src = ds["infer_data_sources"]
+    folders = src["image_dir"] if isinstance(src["image_dir"], list) else [src["image_dir"]]
+    names = list(class_map.names)
+    if src.get("classmap"):
+        names = list(ClassMap.from_label_map(Path(src["classmap"])).names)
+        if len(names) != len(class_map):
+            msg = f"{src['classmap']} lists {len(names)} classes but the checkpoint has {len(class_map)}"
+            raise ValueError(msg)
+    dataset = ImageFolderDataset([Path(f) for f in folders], build_transforms(ds.get("augmentation", {}), train=False))
+    loader = build_loader(dataset, batch_size=ds["batch_size"], workers=ds.get("workers", 0), shuffle=False, drop_last=False, collate_fn=_collate, seed=0)
+    status.write("STARTED", f"inference on {len(dataset)} images from {len(folders)} folder(s)")
+    threshold = float(inf.get("conf_threshold", 0.5))
+    num_select = ckpt["spec"].get("model", {}).get("num_select", 300)
+    images_dir = out / "images"
+    if inf.get("save_images", True):
+        images_dir.mkdir(parents=True, exist_ok=True)
+    predictions: list[dict[str, Any]] = []
+    model.eval()
+    with torch.no_grad():
+        for pixels, metas in loader:
+            o = model(pixel_values=pixels.to(ctx.device))
+            sizes = torch.stack([torch.as_tensor(m["size"] if m.get("letterbox") else m["orig_size"]) for m in metas]).to(ctx.device)
+            dets = select_detections(o.logits.float(), o.pred_boxes.float(), sizes, num_select, threshold=threshold)
+            for meta, det in zip(metas, dets):
+                boxes_t = det["boxes"].cpu()
+                if meta.get("letterbox"):  # predicted on the padded input: back to the original frame
+                    boxes_t = boxes_to_original(boxes_t, meta)
+                boxes, scores, labels = boxes_t.tolist(), det["scores"].cpu().tolist(), det["labels"].cpu().tolist()
+                for b, s, lab in zip(boxes, scores, labels):
+                    predictions.append({"file_name": meta["file_name"], "category_id": class_map.category(lab), "category_name": names[lab], "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]], "score": s})
+                if inf.get("save_images", True):
+                    img = Image.open(meta["path"]).convert("RGB")
+                    drawn = draw_detections(img, boxes, [names[i] for i in labels], scores, width=int(inf.get("outline_width", 3)))
+                    drawn.save(images_dir / Path(meta["file_name"]).with_suffix(".jpg").name)
+    atomic_write_text(out / "predictions.json", json.dumps(predictions, indent=1) + "\n")
+    status.write("SUCCESS", f"{len(predictions)} detections above {threshold} in {len(dataset)} images", kpi={"num_images": len(dataset), "num_detections": len(predictions)})
+    return 0
+
+
+def _collate(batch: list[Any]) -> Any:
+    import torch
+
+    return torch.stack([b[0] for b in batch]), [b[1] for b in batch]
