@@ -70,9 +70,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(getattr(importlib.import_module(module), func)(spec, out) or 0)
     except Exception as exc:
-        if status:
+        if status and not _failure_written(out):  # a handler may have written a more precise one
             status.write("FAILURE", f"{exc}", error_class=type(exc).__name__)
         raise
+
+
+def _failure_written(out: Path) -> bool:
+    from skillrun.results.summary import read_status
+
+    events = read_status(out)
+    return bool(events) and events[-1].status == "FAILURE"
 
 
 if __name__ == "__main__":

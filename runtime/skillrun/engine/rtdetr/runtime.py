@@ -61,6 +61,55 @@ def setup(seed: int, precision: str) -> Ctx:
     return Ctx(device, rank, world, local, Precision(precision, "cuda" if cuda else "cpu"))
 
 
+def backend_name(ctx: Ctx) -> str:
+    """The process-group backend this run uses (or would use): nccl on CUDA, gloo on CPU."""
+    return "nccl" if ctx.device.type == "cuda" else "gloo"
+
+
+def rng_state(loader: Any, ctx: Ctx) -> dict[str, Any]:
+    """The random number generators a training epoch draws from, for an exact resume.
+
+    Python's, numpy's and torch's global generators (augmentation with ``workers=0``,
+    denoising queries, dropout) and the training loader's generator (shuffle order and
+    per-worker seeds). Saved from rank 0; ``world`` records how many ranks there were.
+    """
+    import numpy as np
+    import torch
+
+    gen = getattr(loader, "generator", None)
+    return {
+        "world": ctx.world,
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        "loader": gen.get_state() if gen is not None else None,
+    }
+
+
+def restore_rng(state: dict[str, Any] | None, loader: Any, ctx: Ctx) -> bool:
+    """Put back what :func:`rng_state` saved; only for a single-process run resumed as one.
+
+    Under DDP every rank has its own streams (seed + rank) and only rank 0's are saved,
+    so a distributed resume keeps the fresh per-rank seeds from :func:`setup` instead.
+    Returns whether anything was restored.
+    """
+    import numpy as np
+    import torch
+
+    if not state or ctx.world != 1 or state.get("world", 1) != 1:
+        return False
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") is not None and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    gen = getattr(loader, "generator", None)
+    if gen is not None and state.get("loader") is not None:
+        gen.set_state(state["loader"])
+    return True
+
+
 def as_list(sources: Any) -> list[dict[str, Any]]:
     return list(sources) if isinstance(sources, list) else [sources]
 

@@ -31,6 +31,7 @@ def run(spec: dict[str, Any], out: Path) -> int:
     ctx = runtime.setup(spec["train"].get("seed", 1234), spec["train"].get("precision", "fp32"))
     status = StatusWriter(out) if ctx.is_main else None
     log = ctx.log
+    log(f"world size {ctx.world} ({runtime.backend_name(ctx) if ctx.world > 1 else 'single process'}), device {ctx.device}, precision {ctx.precision.name}")
     tr, ds = spec["train"], spec["dataset"]
     sources = runtime.as_list(ds["train_data_sources"])
     val_source = ds.get("val_data_sources")
@@ -65,9 +66,13 @@ def run(spec: dict[str, Any], out: Path) -> int:
             ema.load_state_dict(ckpt["ema"], ckpt.get("ema_updates", 0))
         start, history = int(ckpt["epoch"]) + 1, list(ckpt.get("history", []))
         log(f"resuming from {resume}: epoch {start} of {num_epochs}")
+        if runtime.restore_rng(ckpt.get("rng"), train_loader, ctx):
+            log("restored the random number generators saved with the checkpoint")
     net = runtime.wrap_ddp(model, ctx)
     if status:
-        status.write("STARTED", f"training {cfg['backbone_preset']} ({cfg['version']}) on {len(train_loader.dataset)} images, {len(class_map)} classes", max_epoch=num_epochs)
+        where = f"{ctx.world} processes ({runtime.backend_name(ctx)})" if ctx.world > 1 else str(ctx.device)
+        resumed = f", resuming at epoch {start} from {resume}" if ckpt is not None else ""
+        status.write("STARTED", f"training {cfg['backbone_preset']} ({cfg['version']}) on {len(train_loader.dataset)} images, {len(class_map)} classes, {where}{resumed}", max_epoch=num_epochs)
     for epoch in range(start, num_epochs):
         set_epoch(train_loader, epoch)
         t0 = time.perf_counter()
@@ -93,12 +98,13 @@ def run(spec: dict[str, Any], out: Path) -> int:
                     "class_map": class_map.to_dict(),
                     "spec": spec,
                     "history": history,
+                    "rng": runtime.rng_state(train_loader, ctx),
                 }
                 save_checkpoint(out, epoch, payload)
             runtime.write_history(out, history)
             if status:
                 status.write("RUNNING", f"epoch {epoch + 1}/{num_epochs} loss {stats['train_loss']:.4f}", epoch=epoch, max_epoch=num_epochs, kpi={"train_loss": round(stats["train_loss"], 5), **kpi})
-            log(f"epoch {epoch + 1}/{num_epochs}: " + json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}))
+            log(f"epoch {epoch + 1}/{num_epochs}: " + json.dumps({k: (float(f"{v:.5g}") if isinstance(v, float) else v) for k, v in row.items()}))
         runtime.barrier(ctx)
     if ctx.is_main:
         runtime.plot_history(out, history)
