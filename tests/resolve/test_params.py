@@ -341,7 +341,7 @@ def test_plan_train_needs_automl_off(bank: Any, sdg: Any, store: JobStore) -> No
 
 
 def test_plan_train_on_two_gpus_goes_through_torchrun(bank: Any, sdg: Any, store: JobStore) -> None:
-    overrides = [*seed_train_overrides(sdg), "train.num_gpus=2", "train.gpu_ids=[0,1]"]
+    overrides = [*seed_train_overrides(sdg), "train.num_gpus=2", "train.gpu_ids=[0,1]", "dataset.batch_size=3"]  # 6 images: 2 ranks x 3
     p = skillrun.plan("rtdetr", "train", overrides=overrides, automl="off", bank=bank)
     argv = p.launch.argv
     assert argv[1:3] == ["-m", "torch.distributed.run"]

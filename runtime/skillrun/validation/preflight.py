@@ -191,10 +191,10 @@ def _box_ok(bbox: Any) -> bool:
 
 
 def _check_modes(images: list[Any], image_dir: Path, where: str) -> list[Issue]:
-    """Images that are not 3-channel RGB (grey, palette, RGBA, CMYK, 16-bit): only headers are read."""
+    """Images that are not 3-channel RGB (grey, palette, RGBA, CMYK, 16-bit); Pillow reads only the headers."""
     try:
         from PIL import Image
-    except ImportError:  # pillow is in the data/engine extras; without it this check is skipped
+    except ImportError:  # pillow comes with the data/engine extras; without it this check is skipped
         return []
     bad: list[str] = []
     modes: set[str] = set()

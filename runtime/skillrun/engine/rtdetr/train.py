@@ -4,7 +4,8 @@ Runs as one process or as every rank of a torchrun job (gloo on CPU, nccl on
 CUDA); rank 0 validates and writes. Each ``checkpoint_interval`` (and the last
 epoch) writes an atomic ``model_epoch_NNN.pth``; each ``validation_interval``
 (and the last epoch) appends a ``kpi`` event with val_mAP, val_mAP50 and the
-per-class AP to ``<results_dir>/train/status.json``.
+per-class AP to ``<results_dir>/train/status.json``. Checkpoints also carry the random
+number generators' states, so a single-process resume replays the uninterrupted run.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ def run(spec: dict[str, Any], out: Path) -> int:
     if status:
         where = f"{ctx.world} processes ({runtime.backend_name(ctx)})" if ctx.world > 1 else str(ctx.device)
         resumed = f", resuming at epoch {start} from {resume}" if ckpt is not None else ""
-        status.write("STARTED", f"training {cfg['backbone_preset']} ({cfg['version']}) on {len(train_loader.dataset)} images, {len(class_map)} classes, {where}{resumed}", max_epoch=num_epochs)
+        what = f"{cfg['backbone_preset']} ({cfg['version']}) on {len(train_loader.dataset)} images, {len(class_map)} classes"
+        status.write("STARTED", f"training {what}, {where}{resumed}", max_epoch=num_epochs)
     for epoch in range(start, num_epochs):
         set_epoch(train_loader, epoch)
         t0 = time.perf_counter()
