@@ -36,7 +36,7 @@ step "4/5 skillrun run rtdetr export --parent $train (ONNX opset 17, ONNX Runtim
 export_job=$("$sr" jobs --skill rtdetr --json | .venv/bin/python -c 'import json, sys; print(next(j["id"] for j in json.load(sys.stdin)["jobs"] if j["action"] == "export"))')
 
 step "5/5 skillrun run rtdetr inference --parent $train (boxes drawn on the val images)"
-"$sr" run rtdetr inference --parent "$train" "dataset.infer_data_sources={image_dir: [$data/val/images]}" 'dataset.augmentation.eval_spatial_size=[128,128]' inference.conf_threshold=0.4 dataset.workers=1
+"$sr" run rtdetr inference --parent "$train" "dataset.infer_data_sources={image_dir: [$data/val/images]}" 'dataset.augmentation.eval_spatial_size=[128,128]' inference.conf_threshold=0.3 dataset.workers=1
 inference=$("$sr" jobs --skill rtdetr --json | .venv/bin/python -c 'import json, sys; print(next(j["id"] for j in json.load(sys.stdin)["jobs"] if j["action"] == "inference"))')
 
 ws="$SKILLRUN_HOME/jobs"
