@@ -45,8 +45,9 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "examples" / "rtdetr_tiny_cpu.yaml"
@@ -94,7 +95,6 @@ def class_map_of(spec: dict[str, Any]) -> Any:
 
 def fresh_model(spec: dict[str, Any], class_map: Any, seed: int) -> Any:
     import torch
-
     from skillrun.engine.rtdetr.model import build_model, model_config
 
     torch.manual_seed(seed)
@@ -146,7 +146,6 @@ class Engine:
 
     def __init__(self, spec: dict[str, Any], *, num_epochs: int = 1000) -> None:
         import torch
-
         from skillrun.engine.rtdetr import runtime
         from skillrun.engine.rtdetr.model import param_groups
         from skillrun.engine.rtdetr.optim import ModelEMA, lr_lambda
@@ -401,7 +400,6 @@ def simple_breakdown(v: Plain, steps: int) -> dict[str, float]:
 def data_costs(spec: dict[str, Any], repeat: int = 3) -> dict[str, float]:
     """Milliseconds per image (main process, one thread as in a worker) for each stage of the input pipelines."""
     import torch
-
     from skillrun.engine.rtdetr import data as rdata
     from skillrun.engine.rtdetr.transforms import build_transforms
 
@@ -505,7 +503,8 @@ def run(args: argparse.Namespace, root: Path) -> int:
     print(f"data: {args.train_images} train images, {args.size} px, under {root}")
     print(f"recipe: {args.recipe.name}: backbone {m['backbone']} ({m.get('version')}), num_queries {m['num_queries']}, "
           f"num_denoising {m['num_denoising']}, batch {ds['batch_size']}, fp32 ({spec['train']['precision']}), "
-          f"workers {ds['workers']} (loader: {engine.workers}), augmentation {json.dumps({k: v for k, v in ds['augmentation'].items() if 'prob' in k or k == 'multi_scales'})}")
+          f"workers {ds['workers']} (loader: {engine.workers}), "
+          f"augmentation {json.dumps({k: v for k, v in ds['augmentation'].items() if 'prob' in k or k == 'multi_scales'})}")
     et = f" (engine: {args.engine_threads})" if args.engine_threads else ""
     print(f"torch {torch.__version__}, {torch.get_num_threads()} intra-op threads{et}, {os.cpu_count()} CPUs, "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, "
@@ -517,7 +516,8 @@ def run(args: argparse.Namespace, root: Path) -> int:
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
     print("| variant | median img/s | min | max | x plain | x pure | median CPU ms/img |\n|---|---:|---:|---:|---:|---:|---:|")
     for name, r in rates.items():
-        print(f"| {name} | {med[name]:.1f} | {min(r):.1f} | {max(r):.1f} | {med[name] / med['plain']:.3f} | {med[name] / med['pure']:.3f} | {statistics.median(cpu[name]):.1f} |")
+        print(f"| {name} | {med[name]:.1f} | {min(r):.1f} | {max(r):.1f} | {med[name] / med['plain']:.3f} | "
+              f"{med[name] / med['pure']:.3f} | {statistics.median(cpu[name]):.1f} |")
     print("\n| ratio | measured | target | verdict |\n|---|---:|---:|---|")
     for key, target in TARGETS.items():
         a, b = key.split("/")
@@ -525,7 +525,6 @@ def run(args: argparse.Namespace, root: Path) -> int:
         print(f"| {key} | {ratio:.3f} | >= {target} | {'ok' if ratio >= target else 'BELOW'} |")
 
     if not args.no_breakdown:
-        n = args.steps * 2
         parts: dict[str, list[dict[str, float]]] = {"engine": [], "plain": [], "pure": []}
         runs: list[tuple[Any, Callable[[], dict[str, float]]]] = [
             (engine, lambda: engine_breakdown(engine, args.steps)), (plain, lambda: simple_breakdown(plain, args.steps)),
