@@ -27,7 +27,13 @@ Prints median images/s, the ratios engine/plain and engine/pure against the targ
 body) and per-image data costs (decode, augmentation, collate).
 
     .venv/bin/python benchmarks/train_throughput.py [--train-images 64] [--size 128]
-        [--rounds 5] [--steps 16] [--warmup 8] [--workers N] [--no-breakdown] [--profile]
+        [--rounds 5] [--steps 16] [--warmup 8] [--workers N] [--threads N] [--engine-threads N]
+        [--no-breakdown] [--profile] [--keep]
+
+Threads matter on a shared 2-core machine: with torch's default (2 intra-op OpenMP
+threads) every variant collapses to a few images/s while other processes load the
+cores; ``--threads 1`` is steadier there. ``--workers`` / ``--engine-threads`` try
+other settings for the engine without touching engine code.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ step "2/5 skillrun run rtdetr train (tiny recipe, $epochs epochs, plain training
 train=$("$sr" jobs --skill rtdetr --state COMPLETE --json | .venv/bin/python -c 'import json, sys; print(next(j["id"] for j in json.load(sys.stdin)["jobs"] if j["action"] == "train"))')
 
 step "3/5 skillrun run rtdetr evaluate --parent $train (its best checkpoint)"
-"$sr" run rtdetr evaluate --parent "$train" "$test_src" 'dataset.augmentation.eval_spatial_size=[128,128]' dataset.workers=1 dataset.batch_size=8
+"$sr" run rtdetr evaluate --parent "$train" "$test_src" 'dataset.augmentation.eval_spatial_size=[128,128]' dataset.workers=0 dataset.batch_size=8
 evaluate=$("$sr" jobs --skill rtdetr --json | .venv/bin/python -c 'import json, sys; print(next(j["id"] for j in json.load(sys.stdin)["jobs"] if j["action"] == "evaluate"))')
 
 step "4/5 skillrun run rtdetr export --parent $train (ONNX opset 17, ONNX Runtime vs PyTorch parity)"
@@ -36,7 +36,7 @@ step "4/5 skillrun run rtdetr export --parent $train (ONNX opset 17, ONNX Runtim
 export_job=$("$sr" jobs --skill rtdetr --json | .venv/bin/python -c 'import json, sys; print(next(j["id"] for j in json.load(sys.stdin)["jobs"] if j["action"] == "export"))')
 
 step "5/5 skillrun run rtdetr inference --parent $train (boxes drawn on the val images)"
-"$sr" run rtdetr inference --parent "$train" "dataset.infer_data_sources={image_dir: [$data/val/images]}" 'dataset.augmentation.eval_spatial_size=[128,128]' inference.conf_threshold=0.3 dataset.workers=1
+"$sr" run rtdetr inference --parent "$train" "dataset.infer_data_sources={image_dir: [$data/val/images]}" 'dataset.augmentation.eval_spatial_size=[128,128]' inference.conf_threshold=0.3 dataset.workers=0
 inference=$("$sr" jobs --skill rtdetr --json | .venv/bin/python -c 'import json, sys; print(next(j["id"] for j in json.load(sys.stdin)["jobs"] if j["action"] == "inference"))')
 
 ws="$SKILLRUN_HOME/jobs"

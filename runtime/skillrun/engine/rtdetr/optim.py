@@ -44,19 +44,30 @@ class ModelEMA:
             p.requires_grad_(False)
         self.decay = decay
         self.updates = updates
+        self._pairs: tuple[int, list[Any], list[Any], list[Any], list[Any]] | None = None
+
+    def _tensors(self, model: Any) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
+        """(ema floats, source floats, ema others, source others), cached: the tensors are updated in place."""
+        src_model = _unwrap(model)
+        if self._pairs is None or self._pairs[0] != id(src_model):
+            src = src_model.state_dict(keep_vars=False)
+            own = self.module.state_dict()
+            floats = [k for k, v in own.items() if v.dtype.is_floating_point]
+            others = [k for k in own if k not in set(floats)]
+            self._pairs = (id(src_model), [own[k] for k in floats], [src[k] for k in floats], [own[k] for k in others], [src[k] for k in others])
+        return self._pairs[1], self._pairs[2], self._pairs[3], self._pairs[4]
 
     def update(self, model: Any) -> None:
+        """One EMA step with fused multi-tensor ops (a Python loop over ~450 tensors cost 7 ms a step on CPU)."""
         import torch
 
         self.updates += 1
         d = self.decay * (1 - math.exp(-self.updates / EMA_WARMUP))
+        ema_f, src_f, ema_o, src_o = self._tensors(model)
         with torch.no_grad():
-            src = _unwrap(model).state_dict()
-            for name, value in self.module.state_dict().items():
-                if value.dtype.is_floating_point:
-                    value.mul_(d).add_(src[name].detach(), alpha=1 - d)
-                else:
-                    value.copy_(src[name])
+            torch._foreach_lerp_(ema_f, src_f, 1 - d)
+            for dst, value in zip(ema_o, src_o):
+                dst.copy_(value)
 
     def state_dict(self) -> dict[str, Any]:
         return self.module.state_dict()
