@@ -44,7 +44,7 @@ class ParentRef(_Model):
     job_id: str
     selector: str = Field(description="best, latest, epoch=N, onnx (export parent) or resume.")
     resolved: dict[str, str] = Field(default_factory=dict, description="Spec key -> file or folder taken from the parent.")
-    via: list[str] = Field(default_factory=list, description="Jobs followed on the way (an AutoML study -> its best child).")
+    via: list[str] = Field(default_factory=list, description="Jobs best_rec.json led to from job_id (an AutoML study -> its best child), in order.")
 
 
 class BackendRef(_Model):

@@ -18,7 +18,7 @@ from skillrun.contracts.spec import ComposedSpec
 from skillrun.engine.base import EngineContext
 from skillrun.errors import BackendUnavailable, BankError, SpecError, UsageError
 from skillrun.policy.automl import AutomlDecision, decide, require_off
-from skillrun.record.store import LOGS, RESULTS, SPEC, JobStore
+from skillrun.record.store import RESULTS, SPEC, JobStore
 from skillrun.resolve.params import ResolveContext, Resolved, resolve_spec_params
 
 if TYPE_CHECKING:
@@ -167,8 +167,3 @@ def _job_env(skill: Skill, job_id: str, results_dir: Path, store: JobStore, npro
     if nproc > 1 and "OMP_NUM_THREADS" not in os.environ:  # torchrun would force 1 (PITFALLS §5)
         env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // nproc))
     return env
-
-
-def job_layout(store: JobStore, job_id: str) -> dict[str, Path]:
-    d = store.job_dir(job_id)
-    return {"job_dir": d, "spec": d / SPEC, "logs": d / LOGS, "results_dir": d / RESULTS}

@@ -118,7 +118,8 @@ def load_pretrained(model: Any, path: str | Path, *, backbone_only: bool = False
         state = _hf_folder_state(source)
     else:
         ckpt = torch.load(source, map_location="cpu", weights_only=False)
-        state = ckpt.get("ema") or ckpt.get("model") if isinstance(ckpt, dict) and ("model" in ckpt or "ema" in ckpt) else ckpt
+        ours = isinstance(ckpt, dict) and "model" in ckpt
+        state = (ckpt.get("ema") or ckpt["model"]) if ours else ckpt  # our checkpoint (EMA first) or a bare state dict
     own = model.state_dict()
     prefix = "model.backbone."
     matched, skipped = {}, []
