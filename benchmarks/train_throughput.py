@@ -15,7 +15,9 @@ batch 8, fp32, its own ``dataset.workers``), measures three ways of training:
   PIL, resizes it to the same size and converts its COCO boxes, no augmentation,
   ``DataLoader(batch, shuffle=True, num_workers=0)``, ``AdamW(model.parameters())``,
   ``loss.backward()``, ``step()``; same HF model and config.
-* **pure** - forward + backward + AdamW step on batches already in memory.
+* **pure** - forward + backward + AdamW step on batches already in memory, with the
+  engine's compute settings (``runtime.place_model``: channels-last; ``runtime.make_optimizer``:
+  fused AdamW), so engine/pure is the cost of everything the engine adds around the step.
 
 Each variant gets the same warm-up steps, then ``--rounds`` rounds of ``--steps``
 timed steps; the rounds of the three are interleaved (order rotated) so load from
@@ -159,11 +161,11 @@ class Engine:
         tr, ds = spec["train"], spec["dataset"]
         self.ctx = runtime.setup(tr.get("seed", 1234), tr.get("precision", "fp32"))
         self.class_map = class_map_of(spec)
-        self.model = fresh_model(spec, self.class_map, tr.get("seed", 1234)).to(self.ctx.device)
+        self.model = runtime.place_model(fresh_model(spec, self.class_map, tr.get("seed", 1234)), self.ctx)
         loader, _ = runtime.train_loader(ds, self.class_map, self.ctx, seed=tr.get("seed", 1234), num_epochs=num_epochs)
         self.loader = loader
         o = tr["optim"]
-        self.optimizer = torch.optim.AdamW(param_groups(self.model, lr=o["lr"], lr_backbone=o["lr_backbone"], weight_decay=o["weight_decay"]), lr=o["lr"])
+        self.optimizer = runtime.make_optimizer(param_groups(self.model, lr=o["lr"], lr_backbone=o["lr_backbone"], weight_decay=o["weight_decay"]), o["lr"], self.ctx)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(o, iters_per_epoch=len(loader), num_epochs=num_epochs))
         self.ema = ModelEMA(self.model, tr.get("ema_decay", 0.9999)) if tr.get("enable_ema", True) else None
         self.clip = tr.get("clip_grad_norm", 0.1)
@@ -275,8 +277,15 @@ class Pure(Plain):
 
     name = "pure"
 
-    def __init__(self, spec: dict[str, Any], **kw: Any) -> None:
-        super().__init__(spec, **kw)
+    def __init__(self, spec: dict[str, Any], *, lr: float = 1e-4, weight_decay: float = 1e-4, seed: int = 1234) -> None:
+        from skillrun.engine.rtdetr import runtime
+
+        super().__init__(spec, lr=lr, weight_decay=weight_decay, seed=seed)
+        # The engine's compute settings (channels-last model, fused AdamW), so engine/pure
+        # measures only what the engine adds around the step (data, clip, schedule, EMA).
+        ctx = runtime.setup(seed, "fp32")
+        self.model = runtime.place_model(self.model, ctx)
+        self.optimizer = runtime.make_optimizer([{"params": list(self.model.parameters()), "weight_decay": weight_decay}], lr, ctx)
         self.batches = [b for b in self.loader]
         self.i = 0
 
@@ -346,6 +355,7 @@ def engine_breakdown(engine: Engine, steps: int) -> dict[str, float]:
 
     model, opt, sched, ema, ctx = engine.model, engine.optimizer, engine.scheduler, engine.ema, engine.ctx
     model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
     t: dict[str, float] = defaultdict(float)
     clock = time.perf_counter
     for _ in range(steps):
@@ -363,7 +373,7 @@ def engine_breakdown(engine: Engine, steps: int) -> dict[str, float]:
         loss.backward()
         t3 = clock()
         if engine.clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), engine.clip)
+            torch.nn.utils.clip_grad_norm_(params, engine.clip)
         t4 = clock()
         opt.step()
         sched.step()

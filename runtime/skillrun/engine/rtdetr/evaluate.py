@@ -22,7 +22,7 @@ def run(spec: dict[str, Any], out: Path) -> int:
     status = StatusWriter(out)
     ds = spec["dataset"]
     model, ckpt = model_from_checkpoint(spec["evaluate"]["checkpoint"])
-    model.to(ctx.device)
+    model = runtime.place_model(model, ctx)
     class_map = ClassMap.from_dict(ckpt["class_map"])
     source = ds["test_data_sources"]
     _check_classes(class_map, source, ds)

@@ -26,7 +26,7 @@ def run(spec: dict[str, Any], out: Path) -> int:
     status = StatusWriter(out)
     ds, inf = spec["dataset"], spec["inference"]
     model, ckpt = model_from_checkpoint(inf["checkpoint"])
-    model.to(ctx.device)
+    model = runtime.place_model(model, ctx)
     class_map = ClassMap.from_dict(ckpt["class_map"])
     src = ds["infer_data_sources"]
     folders = src["image_dir"] if isinstance(src["image_dir"], list) else [src["image_dir"]]

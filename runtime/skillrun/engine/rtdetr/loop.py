@@ -52,6 +52,7 @@ def train_one_epoch(
     model.train()
     total, count, start = 0.0, 0, time.perf_counter()
     steps = len(loader)
+    params = [p for p in model.parameters() if p.requires_grad]  # built once: the clip walks them every step
     for i, (images, targets) in enumerate(loader):
         images = images.to(device, non_blocking=True)
         labels = [{"class_labels": t["class_labels"].to(device), "boxes": t["boxes"].to(device)} for t in targets]
@@ -68,7 +69,7 @@ def train_one_epoch(
         else:
             loss.backward()
         if clip_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+            torch.nn.utils.clip_grad_norm_(params, clip_grad_norm)
         if scaler is not None:
             scaler.step(optimizer)
             scaler.update()

@@ -110,6 +110,27 @@ def restore_rng(state: dict[str, Any] | None, loader: Any, ctx: Ctx) -> bool:
     return True
 
 
+def place_model(model: Any, ctx: Ctx) -> Any:
+    """Move the model to the device in channels-last layout.
+
+    The backbone and the encoder's input projections are convolutions; oneDNN (CPU) and
+    cuDNN (CUDA) run them faster in NHWC. Measured on the tiny CPU recipe: about 1.06x
+    images/s (``benchmarks/train_throughput.py``). State dicts are unaffected (loading
+    copies into whatever layout the target has).
+    """
+    import torch
+
+    return model.to(ctx.device, memory_format=torch.channels_last)
+
+
+def make_optimizer(groups: list[dict[str, Any]], lr: float, ctx: Ctx) -> Any:
+    """AdamW over the param groups, with the fused kernel on CPU and CUDA (one kernel per step
+    instead of a handful of foreach ops; about 1.05x on the tiny CPU recipe)."""
+    import torch
+
+    return torch.optim.AdamW(groups, lr=lr, fused=ctx.device.type in ("cpu", "cuda"))
+
+
 def as_list(sources: Any) -> list[dict[str, Any]]:
     return list(sources) if isinstance(sources, list) else [sources]
 

@@ -46,13 +46,13 @@ def run(spec: dict[str, Any], out: Path) -> int:
             log(f"initial weights from {tr['pretrained_model_path']}: {load_pretrained(model, tr['pretrained_model_path'])}")
         if spec["model"].get("pretrained_backbone_path"):
             log(f"backbone weights: {load_pretrained(model, spec['model']['pretrained_backbone_path'], backbone_only=True)}")
-    model.to(ctx.device)
+    model = runtime.place_model(model, ctx)
     num_epochs = int(tr["num_epochs"])
     train_loader, collate = runtime.train_loader(ds, class_map, ctx, seed=tr.get("seed", 1234), num_epochs=num_epochs)
     val_loader = runtime.eval_loader(val_source, ds, class_map, ctx) if val_source and ctx.is_main else None
     optim_spec = tr["optim"]
     groups = param_groups(model, lr=optim_spec["lr"], lr_backbone=optim_spec["lr_backbone"], weight_decay=optim_spec["weight_decay"])
-    optimizer = torch.optim.AdamW(groups, lr=optim_spec["lr"])
+    optimizer = runtime.make_optimizer(groups, optim_spec["lr"], ctx)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(optim_spec, iters_per_epoch=len(train_loader), num_epochs=num_epochs))
     scaler = torch.amp.GradScaler("cuda") if ctx.precision.name == "fp16" else None
     ema = ModelEMA(model, tr.get("ema_decay", 0.9999)) if tr.get("enable_ema", True) else None

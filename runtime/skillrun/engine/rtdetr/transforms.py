@@ -194,32 +194,36 @@ class RandomIoUCrop:
             return img, target
         h, w = image_hw(img)
         min_iou = self.min_ious[int(torch.randint(len(self.min_ious), ()))]
-        centres = (boxes[:, :2] + boxes[:, 2:]) / 2
-        areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-        for _ in range(self.trials):
-            r = self.min_scale + (self.max_scale - self.min_scale) * torch.rand(2)
-            cw, ch = int(w * float(r[0])), int(h * float(r[1]))
-            if cw < 1 or ch < 1 or not self.min_aspect_ratio <= cw / ch <= self.max_aspect_ratio:
-                continue
-            o = torch.rand(2)
-            left, top = int((w - cw) * float(o[0])), int((h - ch) * float(o[1]))
-            right, bottom = left + cw, top + ch
-            inside = (centres[:, 0] > left) & (centres[:, 0] < right) & (centres[:, 1] > top) & (centres[:, 1] < bottom)
-            if not bool(inside.any()):
-                continue
-            iw = (boxes[:, 2].clamp(max=right) - boxes[:, 0].clamp(min=left)).clamp(min=0)
-            ih = (boxes[:, 3].clamp(max=bottom) - boxes[:, 1].clamp(min=top)).clamp(min=0)
-            inter = iw * ih
-            iou = inter / (areas + cw * ch - inter).clamp(min=1e-9)
-            if float(iou[inside].max()) < min_iou:
-                continue
-            shifted = boxes - torch.tensor([left, top, left, top], dtype=boxes.dtype)
-            shifted[:, 0::2] = shifted[:, 0::2].clamp(0, cw)
-            shifted[:, 1::2] = shifted[:, 1::2].clamp(0, ch)
-            keep = inside & (shifted[:, 2] > shifted[:, 0]) & (shifted[:, 3] > shifted[:, 1])
+        # All trials are drawn and scored at once (one set of tensor ops instead of a Python
+        # loop of tiny ones: ~0.1 ms instead of ~1 ms an image); the first that passes wins.
+        n = self.trials
+        scale = self.min_scale + (self.max_scale - self.min_scale) * torch.rand(n, 2)
+        cw, ch = (w * scale[:, 0]).floor(), (h * scale[:, 1]).floor()
+        off = torch.rand(n, 2)
+        left, top = ((w - cw) * off[:, 0]).floor(), ((h - ch) * off[:, 1]).floor()
+        right, bottom = left + cw, top + ch
+        aspect = cw / ch.clamp(min=1)
+        ok = (cw >= 1) & (ch >= 1) & (aspect >= self.min_aspect_ratio) & (aspect <= self.max_aspect_ratio)
+        b = boxes.to(torch.float32)
+        cx, cy = ((b[:, 0] + b[:, 2]) / 2)[None], ((b[:, 1] + b[:, 3]) / 2)[None]
+        inside = (cx > left[:, None]) & (cx < right[:, None]) & (cy > top[:, None]) & (cy < bottom[:, None])  # trials x boxes
+        iw = (torch.minimum(b[None, :, 2], right[:, None]) - torch.maximum(b[None, :, 0], left[:, None])).clamp(min=0)
+        ih = (torch.minimum(b[None, :, 3], bottom[:, None]) - torch.maximum(b[None, :, 1], top[:, None])).clamp(min=0)
+        inter = iw * ih
+        areas = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+        iou = inter / (areas[None] + (cw * ch)[:, None] - inter).clamp(min=1e-9)
+        best = torch.where(inside, iou, torch.full_like(iou, -1.0)).amax(dim=1)
+        passed = torch.nonzero(ok & (best >= min_iou))
+        if passed.numel():
+            i = int(passed[0, 0])
+            l, t, r_, b_ = int(left[i]), int(top[i]), int(right[i]), int(bottom[i])
+            shifted = boxes - torch.tensor([l, t, l, t], dtype=boxes.dtype)
+            shifted[:, 0::2] = shifted[:, 0::2].clamp(0, r_ - l)
+            shifted[:, 1::2] = shifted[:, 1::2].clamp(0, b_ - t)
+            keep = inside[i] & (shifted[:, 2] > shifted[:, 0]) & (shifted[:, 3] > shifted[:, 1])
             out = dict(target)
             out["boxes"] = shifted
-            return _crop(img, left, top, right, bottom), keep_boxes(out, keep)
+            return _crop(img, l, t, r_, b_), keep_boxes(out, keep)
         return img, target
 
     def __repr__(self) -> str:
