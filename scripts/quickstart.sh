@@ -3,7 +3,7 @@
 # generate synthetic SDG-style COCO data -> train the tiny RT-DETR recipe ->
 # evaluate -> export to ONNX with a parity check -> inference, each step a
 # `skillrun run` chained to the previous one with --parent.
-#   QUICKSTART_EPOCHS=24 (default) sets the training length (~3-4 minutes on 2 cores).
+#   QUICKSTART_EPOCHS=48 (default) sets the training length (~3 minutes of training on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh engine
@@ -11,7 +11,7 @@ sr=.venv/bin/skillrun
 out=runs/quickstart
 data=$out/data
 export SKILLRUN_HOME="${SKILLRUN_HOME:-$PWD/$out/workspace}"
-epochs="${QUICKSTART_EPOCHS:-24}"
+epochs="${QUICKSTART_EPOCHS:-48}"
 
 job_id() { .venv/bin/python -c 'import json, sys; print(json.load(sys.stdin)["job"]["id"])'; }
 step() { echo; echo "== $*"; }
