@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 import skillrun
 from tests.conftest import seed_train_overrides
+
+try:
+    from PIL import Image
+except ImportError:  # pragma: no cover - pillow comes with the test extra
+    Image = None
 
 
 def errors(report) -> dict[str, object]:
@@ -71,7 +77,7 @@ def test_missing_files_and_bad_coco_are_reported_together(bank, sdg, tmp_path: P
     assert errs["dataset.train_data_sources[0].image_dir"].message == "folder not found"
     coco = [i for i in report.errors if i.path == "dataset.val_data_sources.json_file"]
     messages = " | ".join(i.message for i in coco)
-    assert "category ids not in 'categories'" in messages and "point to image ids not in 'images'" in messages
+    assert "category ids not in 'categories'" in messages and "points to image ids not in 'images'" in messages
     assert any("missing" in i.message for i in report.errors if i.path == "dataset.val_data_sources.image_dir")
 
 
@@ -133,3 +139,44 @@ def test_rules_skip_values_still_unset_anywhere_in_the_spec() -> None:
     rules = [Rule(id="uses-sizes", expr="len(sizes) == 1", path="a.n", message="m"), Rule(id="plain", expr="a.n == 3", path="a.n", message="n is {a.n}")]
     issues = check_rules(spec, rules, bad_paths=set())
     assert [(i.code, i.message) for i in issues] == [("rule:plain", "n is 2")]
+
+
+def _broken_train(sdg, tmp_path: Path, zero_width: int = 1) -> tuple[list[str], Path, Path, list[int]]:
+    """The seed overrides with a copy of the train split: ``zero_width`` boxes of width 0, one grey image."""
+    root = tmp_path / "train"
+    shutil.copytree(sdg.splits["train"].json_file.parent, root)
+    json_file, image_dir = root / "annotations.json", root / "images"
+    coco = json.loads(json_file.read_text())
+    bad = []
+    for ann in coco["annotations"][:zero_width]:
+        ann["bbox"][2] = 0
+        bad.append(ann["id"])
+    json_file.write_text(json.dumps(coco))
+    grey = image_dir / coco["images"][0]["file_name"]
+    Image.open(grey).convert("L").save(grey)
+    overrides = [*seed_train_overrides(sdg), f"dataset.train_data_sources=[{{image_dir: {image_dir}, json_file: {json_file}}}]"]
+    return overrides, json_file, image_dir, bad
+
+
+def test_preflight_reports_dataset_validate_problems_on_dotted_paths(cli, sdg, tmp_path: Path) -> None:
+    overrides, json_file, image_dir, bad = _broken_train(sdg, tmp_path)
+    res = cli("validate", "rtdetr", "train", *overrides, "--json")
+    assert res.code == 2
+    errs = {e["code"]: e for e in res.json()["errors"]}
+    boxes = errs["bad_boxes"]
+    assert boxes["path"] == "dataset.train_data_sources[0].json_file" and boxes["value"] == str(json_file)
+    assert f"annotation ids {bad[0]}" in boxes["message"] and boxes["allowed"] == "width > 0 and height > 0" and boxes["hint"]
+    grey = errs["not_rgb"]
+    assert grey["path"] == "dataset.train_data_sources[0].image_dir" and grey["value"] == str(image_dir) and "(L)" in grey["message"]
+    human = cli("validate", "rtdetr", "train", *overrides)
+    assert human.code == 2 and "dataset.train_data_sources[0].json_file" in human.err and "Traceback" not in human.err
+
+
+def test_run_with_a_broken_dataset_stops_before_any_job(cli, sdg, tmp_path: Path, _isolated_home: Path) -> None:
+    overrides, _, _, _ = _broken_train(sdg, tmp_path, zero_width=5)
+    res = cli("run", "rtdetr", "train", *overrides, "--automl", "off", "--json")
+    assert res.code == 2
+    boxes = next(e for e in res.json()["errors"] if e["code"] == "bad_boxes")
+    assert "5 annotations" in boxes["message"] and "and 2 more" in boxes["message"]
+    assert "skillrun run dataset-validate validate json_file=" in boxes["hint"], "a long list points to the full report"
+    assert not (_isolated_home / "jobs").exists() or not any((_isolated_home / "jobs").iterdir())

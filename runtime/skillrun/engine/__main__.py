@@ -25,6 +25,17 @@ HANDLERS: dict[tuple[str, str], str] = {
     ("rtdetr", "evaluate"): "skillrun.engine.rtdetr.evaluate:run",
     ("rtdetr", "inference"): "skillrun.engine.rtdetr.inference:run",
     ("rtdetr", "export"): "skillrun.engine.rtdetr.export:run",
+    ("rtdetr", "distill"): "skillrun.engine.rtdetr.distill:run",
+    ("rtdetr", "quantize"): "skillrun.engine.rtdetr.quantize:run",
+    ("rtdetr", "deploy"): "skillrun.engine.rtdetr.deploy:run",
+    # data skills (no torch): issue 5
+    ("coco-prepare", "prepare"): "skillrun.data.prepare:run",
+    ("dataset-convert", "kitti-to-coco"): "skillrun.data.convert:run_kitti_to_coco",
+    ("dataset-convert", "yolo-to-coco"): "skillrun.data.convert:run_yolo_to_coco",
+    ("dataset-convert", "jsonl-to-coco"): "skillrun.data.convert:run_jsonl_to_coco",
+    ("dataset-convert", "coco-to-jsonl"): "skillrun.data.convert:run_coco_to_jsonl",
+    ("dataset-convert", "coco-to-yolo"): "skillrun.data.convert:run_coco_to_yolo",
+    ("dataset-validate", "validate"): "skillrun.data.validate:run",
 }
 
 

@@ -33,6 +33,9 @@ def validate_composed(skill: Skill, composed: ComposedSpec, *, check_data: bool 
     derived = []
     if check_data:
         found, derived = preflight.preflight(spec, skill.info.actions[action])
+        from skillrun.data.formats.handler import preflight_checks  # the data skills' own input checks (torch-free)
+
+        found = [*found, *preflight_checks(skill.info.network_arch or skill.name, action, spec)]
         issues.extend(found)
         bad |= {i.path for i in found if i.severity == "error"}
     provenance = dict(composed.provenance)

@@ -1,5 +1,9 @@
 """Layer 3: the data the action names — files exist, COCO loads, class counts agree.
 
+The per-source COCO checks are :mod:`skillrun.data.checks`, the same code as the
+``dataset-validate`` skill: every error-level problem it finds becomes an ``Issue`` on
+the dotted path of the source field (``dataset.train_data_sources[0].json_file``).
+
 Also derives ``auto`` values (``dataset.num_classes``, ``dataset.eval_class_ids``)
 from the annotations. Remote URIs (``s3://...``) are not fetched here.
 Relative paths resolve against the current directory, as the engine sees them.
@@ -7,7 +11,6 @@ Relative paths resolve against the current directory, as the engine sees them.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,13 +18,15 @@ from typing import Any
 from skillrun.composition import paths
 from skillrun.contracts.report import Derived, Issue
 from skillrun.contracts.skill import ActionInfo, DataSource
+from skillrun.data.checks import SHOWN, CheckOptions, check_source
+from skillrun.data.dataset_report import Problem
 
 NUM_CLASSES = "dataset.num_classes"
 BATCH = "dataset.batch_size"
 TRAIN_SOURCES = "dataset.train_data_sources"
 EVAL_IDS = "dataset.eval_class_ids"
 _ARCHIVES = (".tar", ".tar.gz", ".tgz", ".zip")
-_SHOWN = 3  #: how many missing images to name before counting the rest
+_OPTIONS = CheckOptions(max_ids=SHOWN)  #: headers only: preflight must stay fast
 
 
 @dataclass
@@ -131,99 +136,27 @@ def _near(p: Path) -> str:
 
 
 def _check_coco(file: Path, image_dir: Path | None, where: str, classes: _Classes) -> list[Issue]:
-    key = f"{where}.json_file"
-
-    def issue(message: str, hint: str | None = None, code: str = "coco") -> Issue:
-        return Issue(path=key, value=str(file), message=message, hint=hint, stage="preflight", code=code)
-
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return [issue(f"not valid JSON ({exc})", "is this a COCO annotation file?")]
-    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations", "categories")):
-        return [issue("not a COCO detection file: needs lists 'images', 'annotations' and 'categories'", "convert it with `skillrun run dataset-convert ...`")]
-    out: list[Issue] = []
-    cats = {c.get("id"): str(c.get("name", c.get("id"))) for c in data["categories"] if isinstance(c, dict)}
-    if not cats:
-        out.append(issue("no categories defined", "add a 'categories' list with id and name"))
-    bad_ids = [c for c in cats if not isinstance(c, int) or isinstance(c, bool)]
-    if bad_ids:
-        out.append(issue(f"category ids must be integers, got {bad_ids[:_SHOWN]}"))
-    classes.by_file[str(file)] = {c: n for c, n in cats.items() if isinstance(c, int)}
-    image_ids = [im.get("id") for im in data["images"] if isinstance(im, dict)]
-    classes.last_count = len(image_ids)
-    bad_boxes = [a.get("id") for a in data["annotations"] if isinstance(a, dict) and not _box_ok(a.get("bbox"))]
-    if bad_boxes:
-        out.append(
-            issue(
-                f"{len(bad_boxes)} annotation(s) have an empty or zero-area bbox (annotation ids {', '.join(map(str, bad_boxes[:_SHOWN]))}{' ...' if len(bad_boxes) > _SHOWN else ''})",
-                "a COCO bbox is [x, y, width, height] with width > 0 and height > 0: fix or drop those annotations",
-                code="bad_boxes",
-            )
-        )
-    if len(set(image_ids)) != len(image_ids):
-        out.append(issue("duplicate image ids", "run `skillrun run dataset-validate validate ...` for details"))
-    unknown_cat = {a.get("category_id") for a in data["annotations"] if isinstance(a, dict)} - set(cats)
-    if unknown_cat:
-        out.append(issue(f"annotations use category ids not in 'categories': {sorted(map(str, unknown_cat))[:_SHOWN]}", "add them to 'categories' or drop those annotations"))
-    known_images = set(image_ids)
-    orphans = sum(1 for a in data["annotations"] if isinstance(a, dict) and a.get("image_id") not in known_images)
-    if orphans:
-        out.append(issue(f"{orphans} annotation(s) point to image ids not in 'images'"))
-    if image_dir is not None and image_dir.is_dir():
-        missing = [im.get("file_name") for im in data["images"] if isinstance(im, dict) and not (image_dir / str(im.get("file_name"))).is_file()]
-        if not missing:
-            out.extend(_check_modes(data["images"], image_dir, where))
-        if missing:
-            shown = ", ".join(map(str, missing[:_SHOWN])) + (f" and {len(missing) - _SHOWN} more" if len(missing) > _SHOWN else "")
-            out.append(
-                Issue(path=f"{where}.image_dir", value=str(image_dir), message=f"{len(missing)} of {len(image_ids)} images listed in {file.name} are missing: {shown}", hint="image file_name values are read relative to image_dir", stage="preflight", code="missing_images")
-            )
-    elif image_dir is not None and not str(image_dir).endswith(_ARCHIVES):
+    """The error-level problems of :func:`skillrun.data.checks.check_source`, as spec issues on ``where``."""
+    folder = image_dir if image_dir is not None and image_dir.is_dir() else None
+    checked = check_source(file, folder, options=_OPTIONS)
+    if checked.report.stats is not None:
+        classes.by_file[str(file)] = checked.categories
+        classes.last_count = checked.report.stats.images
+    else:
+        classes.last_count = 0
+    out = [_issue(p, where, file, folder) for p in checked.problems if p.level == "error"]
+    if image_dir is not None and folder is None and not str(image_dir).endswith(_ARCHIVES):
         out.append(Issue(path=f"{where}.image_dir", value=str(image_dir), message="neither a folder nor an archive (.tar, .tar.gz, .zip)", stage="preflight", code="not_a_folder"))
     return out
 
 
-def _box_ok(bbox: Any) -> bool:
-    if not isinstance(bbox, list) or len(bbox) != 4 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox):
-        return False
-    return bbox[2] > 0 and bbox[3] > 0
-
-
-def _check_modes(images: list[Any], image_dir: Path, where: str) -> list[Issue]:
-    """Images that are not 3-channel RGB (grey, palette, RGBA, CMYK, 16-bit); Pillow reads only the headers."""
-    try:
-        from PIL import Image
-    except ImportError:  # pillow comes with the data/engine extras; without it this check is skipped
-        return []
-    bad: list[str] = []
-    modes: set[str] = set()
-    for im in images:
-        if not isinstance(im, dict):
-            continue
-        try:
-            with Image.open(image_dir / str(im.get("file_name"))) as img:
-                mode = img.mode
-        except OSError:
-            bad.append(f"{im.get('file_name')} (unreadable)")
-            modes.add("unreadable")
-            continue
-        if mode != "RGB":
-            bad.append(f"{im.get('file_name')} ({mode})")
-            modes.add(mode)
-    if not bad:
-        return []
-    shown = ", ".join(bad[:_SHOWN]) + (f" and {len(bad) - _SHOWN} more" if len(bad) > _SHOWN else "")
-    return [
-        Issue(
-            path=f"{where}.image_dir",
-            value=str(image_dir),
-            message=f"{len(bad)} image(s) are not 3-channel RGB ({', '.join(sorted(modes))}): {shown}",
-            hint="convert them to RGB, e.g. with Pillow: Image.open(p).convert('RGB').save(p)",
-            stage="preflight",
-            code="not_rgb",
-        )
-    ]
+def _issue(problem: Problem, where: str, json_file: Path, image_dir: Path | None) -> Issue:
+    """A data problem on the dotted path of the source field it is about; long lists point to the full report."""
+    hint = problem.hint
+    if problem.count > SHOWN:
+        folder = f" image_dir={image_dir}" if image_dir is not None else ""
+        hint = f"{hint}; every id: skillrun run dataset-validate validate json_file={json_file}{folder}"
+    return Issue(path=f"{where}.{problem.field}", value=problem.file, message=problem.message, allowed=problem.allowed, hint=hint, stage="preflight", code=problem.code)
 
 
 def _derive(spec: dict[str, Any], classes: _Classes, issues: list[Issue]) -> list[Derived]:
