@@ -1,0 +1,98 @@
+"""The launch review: what `plan` shows (text and JSON), the runtime estimate, and when `run` asks to confirm."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import skillrun
+from skillrun.automl import estimate
+from tests.automl.conftest import SB
+from tests.conftest import REPO
+
+HYPERBAND = ("automl.max_trials=5", "automl.algorithm=hyperband", "automl.max_concurrent=2", "automl.metric=train_loss", "train.num_epochs=9")
+
+
+def test_review_json_has_everything_a_launch_needs(cli: Any, _isolated_home: Path) -> None:
+    res = cli(*SB, "plan", "scriptjob", "train", *HYPERBAND, "--json")
+    assert res.code == 0, res.out
+    doc = res.json()
+    assert doc["automl"]["on"] and doc["engine"] == "automl"
+    review = doc["automl"]["review"]
+    assert (review["max_trials"], review["algorithm"], review["max_concurrent"], review["backend"]) == (5, "hyperband", 2, "local")
+    assert (review["metric"], review["direction"]) == ("train_loss", "minimize") and "loss" in review["direction_source"]
+    assert (review["max_epochs"], review["min_epochs"], review["budget_key"]) == (9, 1, "train.num_epochs")
+    assert review["pruner"].startswith("HyperbandPruner(min_resource=1, max_resource=9, reduction_factor=3)")
+    assert review["trial_resources"] == {"nproc_per_node": 1, "nnodes": 1}
+    space = {row["path"]: row for row in review["space"]}
+    assert space["train.lr"] == {"path": "train.lr", "type": "float", "low": 1e-4, "high": 1.0, "log": True, "baseline": 0.01, "source": "schema"}
+    assert space["train.optimizer"]["choices"] == ["sgd", "adam"] and space["train.optimizer"]["weights"] == [0.7, 0.3]
+    assert space["train.lr_backbone"]["constraint"] == "<= train.lr"
+    est = review["estimate"]
+    assert est["epoch_s"] is None and est["source"].startswith("unknown") and est["trial_epochs_max"] == 45
+    assert est["trial_epochs_expected"] < 45  # hyperband is expected to stop most trials early
+    assert review["needs_confirmation"] is False and not (_isolated_home / "jobs").exists()
+
+
+def test_review_text(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    res = cli(*SB, "plan", "scriptjob", "train", *HYPERBAND)
+    assert res.code == 0, res.err
+    for needle in ("AutoML launch review", "trials", "hyperband", "train_loss (minimize", "9 epochs (train.num_epochs)", "2 trial(s) at once", "expected runtime", "Search space", "train.lr_backbone", "log", "weights 0.7, 0.3"):
+        assert needle in res.out, needle
+
+
+def test_a_cached_epoch_time_gives_the_runtime_and_a_long_study_asks(cli: Any, sbank: Any, _isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = skillrun.plan("scriptjob", "train", overrides=list(HYPERBAND), bank=sbank)
+    estimate.record(_isolated_home, p.study.cache_key, 100.0, "test")
+    review = skillrun.plan("scriptjob", "train", overrides=list(HYPERBAND), bank=sbank).study.review
+    assert review.estimate.epoch_s == 100.0 and review.estimate.source == "cached: test"
+    assert review.estimate.wall_s_expected == pytest.approx(100.0 * review.estimate.trial_epochs_expected / 2, rel=1e-3)
+    assert review.needs_confirmation is False  # under an hour
+    monkeypatch.setenv("SKILLRUN_AUTOML_CONFIRM_S", "60")
+    monkeypatch.setattr("skillrun.cli.commands.automl_review.interactive", lambda: True)
+    asked: list[str] = []
+    monkeypatch.setattr("click.confirm", lambda text, **kw: asked.append(text) or False)
+    res = cli(*SB, "run", "scriptjob", "train", *HYPERBAND)
+    assert res.code == 130 and asked and "Start it?" in asked[0]
+    assert "AutoML launch review" in res.out
+    assert not any((_isolated_home / "jobs").iterdir())  # declined: nothing recorded
+
+
+def test_agents_get_the_review_as_json_and_no_prompt(cli: Any, _isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("click.confirm", lambda *a, **kw: pytest.fail("must not prompt"))
+    monkeypatch.setenv("SKILLRUN_AUTOML_CONFIRM_S", "0")
+    quick = ("automl.max_trials=1", "train.num_epochs=1")
+    res = cli(*SB, "run", "scriptjob", "train", *quick, "--detach")
+    assert res.code == 0, res.err
+    line = next(ln for ln in res.err.splitlines() if ln.startswith("{"))
+    assert json.loads(line)["automl_review"]["max_trials"] == 1
+    job = skillrun.job(res.out.strip())
+    assert job.wait(60).record.state.value == "COMPLETE"
+    assert json.loads((job.action_dir / "review.json").read_text())["max_trials"] == 1
+
+
+@pytest.mark.parametrize("args", [[*SB, "plan", "scriptjob", "train", "--json"], ["plan", "rtdetr", "train", "-e", "examples/rtdetr_train.yaml", "--no-data", "--json"]])
+def test_plan_of_a_study_imports_neither_torch_nor_optuna(args: list[str]) -> None:
+    code = (
+        "import sys\n"
+        f"sys.argv = ['skillrun', *{args!r}]\n"
+        "from skillrun.cli import main\n"
+        "rc = main()\n"
+        "print('HEAVY=' + ','.join(m for m in ('torch', 'optuna', 'matplotlib') if m in sys.modules), file=sys.stderr)\n"
+        "sys.exit(rc)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.rstrip().endswith("HEAVY="), proc.stderr
+    assert json.loads(proc.stdout)["automl"]["review"] is not None
+
+
+def test_nproc_is_refused_for_a_study(cli: Any, _isolated_home: Path) -> None:
+    res = cli(*SB, "plan", "scriptjob", "train", "--nproc", "2", "--json")
+    assert res.code == 2 and "AutoML study" in res.json()["message"] and "--automl off" in res.json()["hint"]
