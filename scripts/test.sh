@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh all
-exec .venv/bin/python -m pytest -n 2 -q "$@"
+# --dist loadgroup: the Slurm tests (xdist_group "slurm") share one worker and one local cluster
+exec .venv/bin/python -m pytest -n 2 --dist loadgroup -q "$@"

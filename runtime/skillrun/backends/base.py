@@ -10,14 +10,31 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, ClassVar, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator
 
 if TYPE_CHECKING:
+    from skillrun.bank.loader import Skill
     from skillrun.contracts.job import JobRecord, Launch
+    from skillrun.engine.base import Command
     from skillrun.record.store import JobStore
 
 #: how long ``cancel`` waits after SIGTERM before it sends SIGKILL
 DEFAULT_GRACE_S = 10.0
+
+
+@dataclass(frozen=True)
+class LaunchContext:
+    """What a backend may know about a run beyond its command line (image, requeue keys, data mounts)."""
+
+    skill: Skill
+    action: str
+    job_id: str
+    job_dir: Path
+    results_dir: Path
+    spec: dict[str, Any] = field(repr=False)
+    parent: JobRecord | None = None  #: the parent job's record (a container lineage keeps its image tag)
 
 
 class Backend(ABC):
@@ -34,6 +51,27 @@ class Backend(ABC):
 
     def check(self, launch: Launch) -> None:
         """Raise a SkillrunError (before anything is written) if this backend cannot start ``launch``."""
+
+    def launch_argv(self, command: Command, nproc: int, nnodes: int) -> list[str]:
+        """One launcher's command line: the command itself, or torchrun for several processes (one node: --standalone)."""
+        return command.torchrun_argv(nproc, nnodes) if nproc * nnodes > 1 else command.argv()
+
+    def plan(self, ctx: LaunchContext, launch: Launch) -> dict[str, Any]:
+        """What this backend will run, as data without secrets: ``plan`` shows it, ``run`` records it as ``backend.ref``.
+
+        Computed before anything is written, so a bad cluster or container setting fails the run cleanly.
+        """
+        return {}
+
+    def describe(self, plan: dict[str, Any]) -> list[tuple[str, str]]:
+        """``plan``'s text form: (title, text block) pairs that ``skillrun plan`` prints (the sbatch script, the container run)."""
+        return []
+
+    def preflight(self) -> None:
+        """Raise BackendUnavailable if no job can start now (no ``sbatch``, no Docker daemon).
+
+        ``run`` calls it before anything is written; ``plan`` does not, so a plan works on any machine.
+        """
 
     @abstractmethod
     def submit(self, record: JobRecord, env: dict[str, str]) -> JobRecord:

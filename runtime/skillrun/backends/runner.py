@@ -18,7 +18,7 @@ import subprocess
 import sys
 import traceback
 from pathlib import Path
-from typing import IO, cast
+from typing import IO, Callable, cast
 
 from skillrun.contracts.job import JobRecord, JobState
 from skillrun.record.secrets import Redactor
@@ -113,15 +113,28 @@ def _supervise(store: JobStore, record: JobRecord) -> None:
             tail = [*tail[-49:], line]
         code = child.wait()
         log.write(f"[skillrun] exit code {code}\n".encode())
-    _finish(store, record, code, tail, redact)
+        note = _upload(store, record, lambda line: log.write(redact.bytes(f"[skillrun] {line}\n".encode())))
+    _finish(store, record, code, tail, redact, note)
 
 
-def _finish(store: JobStore, record: JobRecord, code: int, tail: list[bytes], redact: Redactor) -> None:
+def _upload(store: JobStore, record: JobRecord, log: Callable[[str], object]) -> str | None:
+    """Carry out ``--upload`` (skillrun.data.upload) before the terminal state, so followers see it done."""
+    job_dir = store.job_dir(record.id)
+    if not (job_dir / "upload.json").is_file():
+        return None
+    if _CANCELED:
+        return "upload skipped: the job was canceled"
+    from skillrun.data import upload
+
+    return upload.run(job_dir, log)
+
+
+def _finish(store: JobStore, record: JobRecord, code: int, tail: list[bytes], redact: Redactor, note: str | None = None) -> None:
     metrics = redact.data(summarize(record.results_dir, record.action))  # metrics.json strings may quote the environment
     if _CANCELED:
-        store.move(record.id, JobState.CANCELED, by="runner", note="stopped by cancel", exit_code=code, metrics=metrics)
+        store.move(record.id, JobState.CANCELED, by="runner", note="stopped by cancel" + (f"; {note}" if note else ""), exit_code=code, metrics=metrics)
     elif code == 0:
-        store.move(record.id, JobState.COMPLETE, by="runner", exit_code=0, metrics=metrics)
+        store.move(record.id, JobState.COMPLETE, by="runner", note=note, exit_code=0, metrics=metrics)
     else:
         cls, msg = failure(record.results_dir, record.action)
         if cls is None:
@@ -129,7 +142,7 @@ def _finish(store: JobStore, record: JobRecord, code: int, tail: list[bytes], re
         if cls is None:
             cls = f"Signal{signal.Signals(-code).name}" if code < 0 else "NonZeroExit"
             msg = f"the job exited with code {code}; see `skillrun logs {record.id}`"
-        store.move(record.id, JobState.ERROR, by="runner", exit_code=code, error_class=cls, error_message=redact.text(msg or "")[:2000], metrics=metrics)
+        store.move(record.id, JobState.ERROR, by="runner", note=note, exit_code=code, error_class=cls, error_message=redact.text(msg or "")[:2000], metrics=metrics)
 
 
 def _exception_in(tail: list[bytes]) -> tuple[str | None, str | None]:
