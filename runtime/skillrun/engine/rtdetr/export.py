@@ -31,6 +31,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from skillrun.engine.rtdetr.checkpoint import model_from_checkpoint
+from skillrun.engine.rtdetr.classmap import ClassMap
 from skillrun.engine.rtdetr.postprocess import topk_detections
 from skillrun.engine.rtdetr.transforms import PAD_VALUE, Resize
 from skillrun.errors import SkillrunError
@@ -91,9 +93,6 @@ class RawWrapper(torch.nn.Module):
 
 def run(spec: dict[str, Any], out: Path) -> int:
     """Export ``spec["export"]["checkpoint"]`` to ``onnx_file``; sidecar, parity report, status events."""
-    from skillrun.engine.rtdetr.checkpoint import model_from_checkpoint
-    from skillrun.engine.rtdetr.classmap import ClassMap
-
     status = StatusWriter(out)
     ex = spec["export"]
     height, width = int(ex.get("input_height", 640)), int(ex.get("input_width", 640))
@@ -102,17 +101,12 @@ def run(spec: dict[str, Any], out: Path) -> int:
     _check_options(height, width, opset, batch, fmt)
     onnx_file = Path(ex["onnx_file"])
     status.write("STARTED", f"exporting {ex['checkpoint']} to {onnx_file} ({fmt}, {height}x{width}, opset {opset})")
-    model, ckpt = model_from_checkpoint(ex["checkpoint"], use_ema=True)
-    class_map = ClassMap.from_dict(ckpt["class_map"])
-    num_select = int(ckpt["model_config"].get("num_select") or (ckpt.get("spec") or {}).get("model", {}).get("num_select") or 300)
-    letterbox = bool(_get(ckpt.get("spec"), "dataset", "augmentation", "preserve_aspect_ratio"))
-    wrapper = ExportWrapper(model, num_select) if fmt == "postprocessed" else RawWrapper(model)
+    wrapper, ckpt, class_map, num_select, letterbox = load_for_export(ex["checkpoint"], fmt)
     onnx_file.parent.mkdir(parents=True, exist_ok=True)
     export_onnx(wrapper, onnx_file, height=height, width=width, opset=opset, batch_size=batch, output_format=fmt)
     sidecar = build_sidecar(ckpt, class_map, ex, num_select=num_select, letterbox=letterbox, onnx_file=onnx_file)
     atomic_write_text(onnx_file.with_suffix(".json"), json.dumps(sidecar, indent=2) + "\n")
-    size_mb = round(onnx_file.stat().st_size / 2**20, 3)
-    kpi: dict[str, Any] = {"onnx_size_mb": size_mb}
+    kpi: dict[str, Any] = {"onnx_size_mb": (size_mb := round(onnx_file.stat().st_size / 2**20, 3))}
     if ex.get("verify_parity", True):
         with tempfile.TemporaryDirectory(prefix="skillrun-parity-") as scratch:
             images, source = parity_images(ckpt.get("spec") or {}, spec, (width, height), Path(scratch))
@@ -120,16 +114,24 @@ def run(spec: dict[str, Any], out: Path) -> int:
                                   output_format=fmt, letterbox=letterbox, num_select=num_select)
         report["image_source"] = source
         atomic_write_text(out / "onnx_parity.json", json.dumps(report, indent=2) + "\n")
-        summary = report["summary"]
         if not report["passed"]:
             msg = (f"ONNX Runtime and PyTorch disagree on {len(images)} images from {source}: "
                    f"{'; '.join(report['failures'])} (details in {out / 'onnx_parity.json'})"
                    + (f"; {report['hint']}" if report["hint"] else ""))
             status.write("FAILURE", msg, error_class="ParityError")
-            raise ParityError(msg, hint=report.get("hint"), data={"parity": summary})
-        kpi.update(parity_max_score_diff=summary["max_score_diff"], parity_match_rate=summary["match_rate"])
+            raise ParityError(msg, hint=report.get("hint"), data={"parity": report["summary"]})
+        kpi.update(parity_max_score_diff=report["summary"]["max_score_diff"], parity_match_rate=report["summary"]["match_rate"])
     status.write("SUCCESS", f"exported {onnx_file.name} ({size_mb} MB, {fmt})", kpi=kpi)
     return 0
+
+
+def load_for_export(checkpoint: str | Path, fmt: str) -> tuple[torch.nn.Module, dict[str, Any], Any, int, bool]:
+    """(graph wrapper, checkpoint, class map, num_select, letterbox) of a checkpoint's EMA weights; quantize reuses it."""
+    model, ckpt = model_from_checkpoint(checkpoint, use_ema=True)
+    num_select = int(ckpt["model_config"].get("num_select") or (ckpt.get("spec") or {}).get("model", {}).get("num_select") or 300)
+    letterbox = bool(_get(ckpt.get("spec"), "dataset", "augmentation", "preserve_aspect_ratio"))
+    wrapper = ExportWrapper(model, num_select) if fmt == "postprocessed" else RawWrapper(model)
+    return wrapper, ckpt, ClassMap.from_dict(ckpt["class_map"]), num_select, letterbox
 
 
 def _check_options(height: int, width: int, opset: int, batch: int, fmt: str) -> None:

@@ -45,8 +45,13 @@ def train_one_epoch(
     ema: Any,
     log: Callable[[str], None],
     log_every: int = 10,
+    ema_source: Any = None,
 ) -> dict[str, float]:
-    """One pass over ``loader``; returns the mean loss and the last LR. A non-finite loss stops training."""
+    """One pass over ``loader``; returns the mean loss and the last LR. A non-finite loss stops training.
+
+    ``ema_source`` is the module the EMA tracks when ``model`` wraps more than the detector
+    (distill's student + projection heads); default ``model``.
+    """
     import torch
 
     model.train()
@@ -77,7 +82,7 @@ def train_one_epoch(
             optimizer.step()
         scheduler.step()
         if ema is not None:
-            ema.update(model)
+            ema.update(model if ema_source is None else ema_source)
         total += loss.item()
         count += 1
         if log_every and (i % log_every == 0 or i == steps - 1):
@@ -88,23 +93,25 @@ def train_one_epoch(
 
 def predict(model: Any, loader: Any, *, device: Any, precision: Precision, num_select: int, category_ids: list[int]) -> list[dict[str, Any]]:
     """COCO results (absolute xywh in original image coordinates, sparse category ids) for every image."""
+    from skillrun.engine.rtdetr.runner import TorchRunner
+
+    return predict_with(TorchRunner(model, device, precision), loader, num_select=num_select, category_ids=category_ids)
+
+
+def predict_with(runner: Any, loader: Any, *, num_select: int, category_ids: list[int]) -> list[dict[str, Any]]:
+    """:func:`predict` for any :class:`~skillrun.engine.rtdetr.runner.Runner` (PyTorch, ONNX Runtime, TensorRT)."""
     import torch
 
-    from skillrun.engine.rtdetr.postprocess import select_detections, to_coco_results
+    from skillrun.engine.rtdetr.postprocess import to_coco_results
 
-    model.eval()
     results: list[dict[str, Any]] = []
-    with torch.no_grad():
-        for images, targets in loader:
-            with precision.autocast():
-                out = model(pixel_values=images.to(device))
-            sizes = torch.stack([_out_size(t) for t in targets]).to(device)
-            dets = select_detections(out.logits.float(), out.pred_boxes.float(), sizes, num_select)
-            dets = [{k: v.cpu() for k, v in d.items()} for d in dets]
-            letterbox = [t.get("letterbox") for t in targets]
-            ids = [int(t["image_id"]) for t in targets]
-            orig = [tuple(int(v) for v in t["orig_size"]) for t in targets]
-            results += to_coco_results(dets, ids, category_ids, letterbox=letterbox if any(lb is not None for lb in letterbox) else None, orig_sizes=orig)
+    for images, targets in loader:
+        sizes = torch.stack([_out_size(t) for t in targets])
+        dets = runner.detect(images, sizes, num_select=num_select, threshold=0.0)
+        letterbox = [t.get("letterbox") for t in targets]
+        ids = [int(t["image_id"]) for t in targets]
+        orig = [tuple(int(v) for v in t["orig_size"]) for t in targets]
+        results += to_coco_results(dets, ids, category_ids, letterbox=letterbox if any(lb is not None for lb in letterbox) else None, orig_sizes=orig)
     return results
 
 

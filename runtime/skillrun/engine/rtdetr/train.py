@@ -4,8 +4,12 @@ Runs as one process or as every rank of a torchrun job (gloo on CPU, nccl on
 CUDA); rank 0 validates and writes. Each ``checkpoint_interval`` (and the last
 epoch) writes an atomic ``model_epoch_NNN.pth``; each ``validation_interval``
 (and the last epoch) appends a ``kpi`` event with val_mAP, val_mAP50 and the
-per-class AP to ``<results_dir>/train/status.json``. Checkpoints also carry the random
+per-class AP to ``<results_dir>/<action>/status.json``. Checkpoints also carry the random
 number generators' states, so a single-process resume replays the uninterrupted run.
+
+The lifecycle is :func:`fit`; what another action adds to it (distill: a teacher,
+extra loss terms, projection heads) comes in through a :class:`Recipe`, so train and
+distill share one implementation of checkpoints, resume, DDP, EMA and validation.
 """
 
 from __future__ import annotations
@@ -19,7 +23,50 @@ from skillrun.engine.rtdetr import runtime
 from skillrun.results.status import StatusWriter
 
 
+class Recipe:
+    """What an action adds to plain training; this base class adds nothing (``rtdetr train``).
+
+    Called in this order: :meth:`setup` (the student is built and placed), :meth:`training_module`
+    (what the optimiser steps and DDP wraps: its ``forward(pixel_values, labels)`` returns an
+    output with ``.loss``), :meth:`extra_groups`; :meth:`load_state` on resume; :meth:`epoch_stats`
+    after each epoch; :meth:`state` into every checkpoint under the key ``action``.
+    """
+
+    action = "train"
+    verb = "training"
+    past = "trained"
+
+    def setup(self, spec: dict[str, Any], model: Any, class_map: Any, ctx: runtime.Ctx) -> None:
+        """Prepare what the recipe needs (teacher, heads) once the model is on its device."""
+
+    def training_module(self, model: Any) -> Any:
+        return model
+
+    def extra_groups(self, optim: dict[str, Any]) -> list[dict[str, Any]]:
+        """Optimiser param groups beyond the model's (scheduled with the same LR factor)."""
+        return []
+
+    def state(self) -> dict[str, Any]:
+        return {}
+
+    def load_state(self, state: dict[str, Any] | None) -> None:
+        """Restore :meth:`state` from a checkpoint being resumed."""
+
+    def epoch_stats(self) -> dict[str, float]:
+        """Numbers for this epoch's history row (e.g. mean distillation loss terms)."""
+        return {}
+
+    def describe(self) -> str:
+        """A clause for the STARTED message."""
+        return ""
+
+
 def run(spec: dict[str, Any], out: Path) -> int:
+    return fit(spec, out, Recipe())
+
+
+def fit(spec: dict[str, Any], out: Path, recipe: Recipe) -> int:
+    """Train ``spec["model"]`` with ``spec["train"]`` on ``spec["dataset"]``, as ``recipe`` says."""
     import torch
 
     from skillrun.engine.rtdetr.checkpoint import load_checkpoint, save_checkpoint
@@ -47,18 +94,21 @@ def run(spec: dict[str, Any], out: Path) -> int:
         if spec["model"].get("pretrained_backbone_path"):
             log(f"backbone weights: {load_pretrained(model, spec['model']['pretrained_backbone_path'], backbone_only=True)}")
     model = runtime.place_model(model, ctx)
+    recipe.setup(spec, model, class_map, ctx)
+    train_module = recipe.training_module(model)
     num_epochs = int(tr["num_epochs"])
     train_loader, collate = runtime.train_loader(ds, class_map, ctx, seed=tr.get("seed", 1234), num_epochs=num_epochs)
     val_loader = runtime.eval_loader(val_source, ds, class_map, ctx) if val_source and ctx.is_main else None
     optim_spec = tr["optim"]
     groups = param_groups(model, lr=optim_spec["lr"], lr_backbone=optim_spec["lr_backbone"], weight_decay=optim_spec["weight_decay"])
-    optimizer = runtime.make_optimizer(groups, optim_spec["lr"], ctx)
+    optimizer = runtime.make_optimizer(groups + recipe.extra_groups(optim_spec), optim_spec["lr"], ctx)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(optim_spec, iters_per_epoch=len(train_loader), num_epochs=num_epochs))
     scaler = torch.amp.GradScaler("cuda") if ctx.precision.name == "fp16" else None
     ema = ModelEMA(model, tr.get("ema_decay", 0.9999)) if tr.get("enable_ema", True) else None
     start, history = 0, []
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
+        recipe.load_state(ckpt.get(recipe.action))
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         if scaler is not None and ckpt.get("scaler"):
@@ -69,17 +119,18 @@ def run(spec: dict[str, Any], out: Path) -> int:
         log(f"resuming from {resume}: epoch {start} of {num_epochs}")
         if runtime.restore_rng(ckpt.get("rng"), train_loader, ctx):
             log("restored the random number generators saved with the checkpoint")
-    net = runtime.wrap_ddp(model, ctx)
+    net = runtime.wrap_ddp(train_module, ctx)
     if status:
         where = f"{ctx.world} processes ({runtime.backend_name(ctx)})" if ctx.world > 1 else str(ctx.device)
         resumed = f", resuming at epoch {start} from {resume}" if ckpt is not None else ""
-        what = f"{cfg['backbone_preset']} ({cfg['version']}) on {len(train_loader.dataset)} images, {len(class_map)} classes"
-        status.write("STARTED", f"training {what}, {where}{resumed}", max_epoch=num_epochs)
+        what = f"{cfg['backbone_preset']} ({cfg['version']}) on {len(train_loader.dataset)} images, {len(class_map)} classes{recipe.describe()}"
+        status.write("STARTED", f"{recipe.verb} {what}, {where}{resumed}", max_epoch=num_epochs)
     for epoch in range(start, num_epochs):
         set_epoch(train_loader, epoch)
         t0 = time.perf_counter()
-        stats = train_one_epoch(net, train_loader, optimizer, scheduler, device=ctx.device, precision=ctx.precision, scaler=scaler, clip_grad_norm=tr.get("clip_grad_norm", 0.1), ema=ema, log=log)
-        row: dict[str, Any] = {"epoch": epoch, **stats, "epoch_time_s": time.perf_counter() - t0}
+        stats = train_one_epoch(net, train_loader, optimizer, scheduler, device=ctx.device, precision=ctx.precision, scaler=scaler,
+                                clip_grad_norm=tr.get("clip_grad_norm", 0.1), ema=ema, ema_source=model, log=log)
+        row: dict[str, Any] = {"epoch": epoch, **stats, **recipe.epoch_stats(), "epoch_time_s": time.perf_counter() - t0}
         last = epoch == num_epochs - 1
         kpi: dict[str, Any] = {}
         if val_loader is not None and (last or (epoch + 1) % tr.get("validation_interval", 1) == 0):
@@ -102,6 +153,9 @@ def run(spec: dict[str, Any], out: Path) -> int:
                     "history": history,
                     "rng": runtime.rng_state(train_loader, ctx),
                 }
+                extra = recipe.state()
+                if extra:
+                    payload[recipe.action] = extra
                 save_checkpoint(out, epoch, payload)
             runtime.write_history(out, history)
             if status:
@@ -111,6 +165,6 @@ def run(spec: dict[str, Any], out: Path) -> int:
     if ctx.is_main:
         runtime.plot_history(out, history)
         if status:
-            status.write("SUCCESS", f"trained {num_epochs} epochs; checkpoints in {out}")
+            status.write("SUCCESS", f"{recipe.past} {num_epochs} epochs; checkpoints in {out}")
     runtime.teardown(ctx)
     return 0
