@@ -40,6 +40,12 @@ COMMANDS = {
     "logs": "skillrun.cli.commands.logs:logs_cmd",
     "cancel": "skillrun.cli.commands.cancel:cancel_cmd",
     "results": "skillrun.cli.commands.results:results_cmd",
+    "upload": "skillrun.cli.commands.run:upload_cmd",
+    "route": "skillrun.cli.commands.route:route_cmd",
+    "eval-routing": "skillrun.cli.commands.route:eval_routing_cmd",
+    "describe": "skillrun.cli.commands.describe:describe_cmd",
+    "doctor": "skillrun.cli.commands.doctor:doctor_cmd",
+    "mcp": "skillrun.cli.commands.mcp:mcp_cmd",
 }
 
 
@@ -101,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in args
     try:
-        cli.main(args=args, prog_name="skillrun", standalone_mode=False)
+        rc = cli.main(args=args, prog_name="skillrun", standalone_mode=False)
+        if isinstance(rc, int) and not isinstance(rc, bool):  # raise click.exceptions.Exit(N) in a command
+            return rc
     except SkillrunError as exc:
         _report(exc, as_json)
         return exc.exit_code
@@ -110,8 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         if as_json:
             from skillrun.cli.console import emit_json
+            from skillrun.cli.errors import click_error
 
-            emit_json({"error": type(exc).__name__, "message": exc.format_message(), "exit_code": 2})
+            emit_json(click_error(exc))
         else:
             exc.show()
         return 2
@@ -123,8 +132,13 @@ def main(argv: list[str] | None = None) -> int:
         if settings.debug():
             raise
         from skillrun.cli import console
+        from skillrun.cli.errors import internal_error
 
-        console.error(f"internal error: {type(exc).__name__}: {exc}", hint=f"rerun with {settings.SKILLRUN_DEBUG}=1 for the traceback, and report it")
+        doc = internal_error(exc)
+        if as_json:
+            console.emit_json(doc)
+        else:
+            console.error(doc["message"], hint=doc["suggestion"])
         return 1
     return 0
 

@@ -38,7 +38,7 @@ def table(title: str | None, columns: list[str], rows: Iterable[Iterable[Any]]) 
     for col in columns:
         t.add_column(col, overflow="fold")
     for row in rows:
-        t.add_row(*(("" if v is None else str(v)) for v in row))
+        t.add_row(*(_literal(v) for v in row))
     _console().print(t)
 
 
@@ -50,8 +50,15 @@ def fields(title: str | None, rows: Iterable[tuple[str, Any]]) -> None:
     t.add_column(style="bold")
     t.add_column(overflow="fold")
     for key, value in rows:
-        t.add_row(key, "" if value is None else str(value))
+        t.add_row(key, _literal(value))
     _console().print(t)
+
+
+def _literal(value: Any) -> Any:
+    """A table cell shown as is: job messages and paths may hold ``[...]`` that rich would read as markup."""
+    from rich.text import Text
+
+    return Text("" if value is None else str(value))
 
 
 def text(message: str) -> None:

@@ -61,9 +61,15 @@ def plan_dict(p: Any) -> dict[str, Any]:
     data = {
         "skill": p.skill.name,
         "action": p.action,
-        "engine": p.engine.NAME,
+        "engine": "automl" if p.study is not None else p.engine.NAME,
         "backend": p.backend.NAME,
-        "automl": {"on": p.automl.on, "applies": p.automl.applies, "reason": p.automl.reason},
+        "automl": {
+            "on": p.automl.on,
+            "applies": p.automl.applies,
+            "reason": p.automl.reason,
+            "source": p.automl.source,
+            "review": p.study.review.model_dump(mode="json") if p.study is not None else None,
+        },
         "resources": {"nproc_per_node": p.launch.nproc_per_node, "nnodes": p.launch.nnodes},
         "job_id": p.job_id,
         "job_dir": str(p.results_dir.parent),
@@ -72,11 +78,20 @@ def plan_dict(p: Any) -> dict[str, Any]:
         "resolved": [{"key": r.key, "value": r.value, "resolver": r.resolver, "note": r.note} for r in p.resolved],
         "launch": p.launch.model_dump(mode="json"),
         "command": shlex.join(p.launch.argv),
+        "backend_plan": p.backend_plan,
         "spec": p.spec,
         "warnings": [i.model_dump(mode="json") for i in p.report.warnings],
         "derived": [d.model_dump(mode="json") for d in p.report.derived],
     }
     return Redactor().data(data)
+
+
+def print_review(review: Any) -> None:
+    """The launch review of an AutoML study, for people (``--json`` carries it as ``automl.review``)."""
+    from skillrun.automl.plan import render, space_rows
+
+    console.fields("AutoML launch review", render(review))
+    console.table("Search space", ["key", "type", "range / choices", "scale", "baseline"], space_rows(review))
 
 
 @click.command("plan", context_settings={"ignore_unknown_options": True})
@@ -105,7 +120,7 @@ def plan_cmd(app: Any, skill: str, action: str, print_spec: bool, as_json: bool,
         ("job folder", data["job_dir"] + "  (the id is drawn at run time)"),
     ]
     if p.automl.applies:
-        rows.append(("automl", f"{'on' if p.automl.on else 'off'} ({p.automl.reason})"))
+        rows.append(("automl", f"{'on' if p.automl.on else 'off'} ({p.automl.reason})" + (": a study job; each trial is a child train job" if p.study else "")))
     if data["parent"]:
         par = data["parent"]
         what = f"{par['job_id']} {par['selector']}" + (f", epoch {par['epoch']}" if par["epoch"] is not None else "")
@@ -114,6 +129,8 @@ def plan_cmd(app: Any, skill: str, action: str, print_spec: bool, as_json: bool,
         rows.append(("parent", what + (f" (via {' -> '.join(par['via'])})" if par["via"] else "")))
         rows += [("", f"note: {n}") for n in par["notes"]]
     console.fields("Plan", rows)
+    if p.study is not None:
+        print_review(p.study.review)
     if p.resolved:
         console.table("Resolved spec params", ["key", "value", "resolver", "note"], [(r["key"], r["value"], r["resolver"], r["note"] or "") for r in data["resolved"]])
     for d in p.report.derived:
@@ -122,6 +139,9 @@ def plan_cmd(app: Any, skill: str, action: str, print_spec: bool, as_json: bool,
     console.text("  " + data["command"])
     if p.launch.env:
         console.text("Environment added: " + " ".join(f"{k}={v}" for k, v in data["launch"]["env"].items()))
+    for title, block in p.backend.describe(data["backend_plan"]):  # the sbatch script, the container run
+        console.text(f"{title}:")
+        console.text("\n".join("  " + line for line in block.splitlines()))
     if print_spec:
         from skillrun import yamlio
 

@@ -34,6 +34,11 @@ def results_cmd(app: Any, job: str, as_json: bool) -> None:
     except SkillrunError:
         skill = None
     found = artifacts(record, skill)
+    from skillrun.automl.outputs import read_study
+
+    study = read_study(Path(found["action_dir"])) if record.automl is not None and record.automl.role == "study" else None
+    if study is not None:
+        found["automl"] = study
     if as_json:
         console.emit_json(found)
         return
@@ -57,9 +62,29 @@ def results_cmd(app: Any, job: str, as_json: bool) -> None:
         console.table("checkpoints", ["epoch", "path"], [(c["epoch"], _rel(c["path"], root)) for c in found["checkpoints"]])
     if found["metrics"]:
         console.table("metrics", ["metric", "value"], [(k, format_value(v)) for k, v in found["metrics"].items()])
+    if study is not None:
+        _study_tables(study)
     console.text(f"  {found['events']} status event{'s' if found['events'] != 1 else ''}")
     for problem in found["problems"]:
         console.note(problem)
+
+
+def _study_tables(study: dict[str, Any]) -> None:
+    """The trials table of an AutoML study and the best child a --parent STUDY resolves to."""
+    trials = study["trials"]
+    keys = sorted({k for t in trials for k in t["params"]})
+    rows = [
+        (t["number"], t["state"], "" if t["value"] is None else format_value(t["value"]), t["epochs"], t["job_id"] or "", *(format_value(t["params"].get(k)) for k in keys), _short(t["reason"]) or ("baseline" if t["baseline"] else ""))
+        for t in trials
+    ]
+    console.table("trials", ["#", "state", "value", "epochs", "job", *(k.rsplit(".", 1)[-1] for k in keys), "note"], rows)
+    best = study["best_rec"]
+    if best:
+        console.text(f"  best: trial {best['trial']}, {best['metric']}={format_value(best['value'])} ({best['direction']}), job {best['job_id']}, epoch {best['epoch']}: {best['checkpoint']}")
+
+
+def _short(text: str | None, limit: int = 36) -> str:
+    return "" if not text else text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _rel(path: str, root: Path) -> str:
