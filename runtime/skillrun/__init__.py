@@ -20,6 +20,8 @@ _EXPORTS = {
     "job": "skillrun.api",
     "jobs": "skillrun.api",
     "Job": "skillrun.launch.handle",
+    "Outcome": "skillrun.launch.handle",
+    "policy_from_text": "skillrun.policy.automl",
     "JobRecord": "skillrun.contracts.job",
     "JobState": "skillrun.contracts.job",
     "Issue": "skillrun.contracts.report",
@@ -36,6 +38,7 @@ __all__ = [
     "JobFailed",
     "JobRecord",
     "JobState",
+    "Outcome",
     "ResolutionError",
     "SkillrunError",
     "SpecError",
@@ -46,6 +49,7 @@ __all__ = [
     "jobs",
     "load_bank",
     "plan",
+    "policy_from_text",
     "resume",
     "run",
     "validate",
@@ -56,7 +60,8 @@ if TYPE_CHECKING:
     from skillrun.contracts.job import JobRecord, JobState
     from skillrun.contracts.report import Issue, ValidationReport
     from skillrun.errors import JobFailed, ResolutionError, SkillrunError, SpecError
-    from skillrun.launch.handle import Job
+    from skillrun.launch.handle import Job, Outcome
+    from skillrun.policy.automl import policy_from_text
 
 
 def __getattr__(name: str) -> Any:

@@ -62,9 +62,17 @@ def validate(
     """Compose and validate; the report lists every problem (``raise_on_error`` raises SpecError)."""
     from skillrun.validation import validate_composed
 
+    from skillrun.data import sources
+
     bank = bank or load_bank()
+    sk = bank.get(skill)
+    info = sk.info.actions.get(action)
+    if info is not None:  # the short source forms, exactly as ``plan``/``run`` read them (an unknown action errors in compose)
+        overrides = sources.rename_source_words(info, overrides)
     composed = compose(skill, action, spec_file=spec_file, spec=spec, overrides=overrides, overrides_json=overrides_json, bank=bank)
-    report = validate_composed(bank.get(skill), composed, check_data=check_data)
+    if info is not None:
+        composed = composed.model_copy(update={"spec": sources.expand(sk, action, composed.spec)})
+    report = validate_composed(sk, composed, check_data=check_data)
     if raise_on_error and not report.ok:
         raise SpecError(report)
     return report
@@ -114,6 +122,8 @@ def run(
     nproc: int | None = None,
     key: str | None = None,
     check_data: bool = True,
+    upload: str | None = None,
+    upload_excludes: Iterable[str] = (),
     wait: bool = True,
     timeout: float | None = None,
     workspace: str | Path | None = None,
@@ -121,16 +131,24 @@ def run(
 ) -> Job:
     """Validate, record and launch a job; with ``wait`` (default) return once it is terminal.
 
+    ``upload="s3://bucket/prefix"`` copies the results there when the job ends (minus
+    ``upload_excludes`` globs), as ``skillrun run --upload`` does.
+
     Raises SpecError/UsageError (2), ResolutionError (3) or BackendUnavailable (4)
     before anything is written. A job that fails is returned, not raised: check
-    ``job.state`` (or call ``job.wait(raise_on_error=True)``).
+    ``job.state`` or ``job.outcome()`` (ok, metrics, error as data), or call
+    ``job.wait(raise_on_error=True)``. A train of an AutoML-enabled skill is an
+    AutoML study unless ``automl="off"`` (what an outer HPO loop wants, see
+    ``examples/external_optuna.py``); ``automl`` also takes a request phrase such
+    as ``"no HPO"``. A study job's ``best_rec()`` names its best child.
     """
     from skillrun.launch.handle import Job
     from skillrun.launch.prepare import Request
     from skillrun.launch.submit import start
 
     store = _store(workspace)
-    req = Request(skill, action, spec_file, spec, overrides, overrides_json, parent, backend, automl, nproc, key, check_data)
+    req = Request(skill, action, spec_file, spec, overrides, overrides_json, parent, backend, automl, nproc, key, check_data,
+                  upload=upload, upload_excludes=tuple(upload_excludes))
     job = Job(store, start(bank or load_bank(), store, req, by="api").id)
     return job.wait(timeout) if wait else job
 

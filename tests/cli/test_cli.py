@@ -92,6 +92,8 @@ def test_tao_fixture_loads_with_a_warning(cli) -> None:
         ["show", "rtdetr", "--json"],
         ["plan", "rtdetr", "train", "-e", "examples/rtdetr_train.yaml", "--automl", "off", "train.num_gpus=2", "train.gpu_ids=[0,1]", "--json"],
         ["jobs", "--json"],
+        ["route", "train RT-DETR on my COCO data on 4 GPUs, no HPO", "--json"],
+        ["describe", "rtdetr", "--json"],
     ],
 )
 def test_control_plane_never_imports_torch(args: list[str]) -> None:

@@ -100,15 +100,18 @@ def test_bad_requests_fail_before_anything_is_written(cli: Any, _isolated_home: 
     assert jobs_in(_isolated_home) == []
 
 
-def test_rtdetr_train_stops_until_automl_lands(cli: Any, _isolated_home: Path) -> None:
-    res = cli("run", "rtdetr", "train", "-e", str(REPO / "examples" / "rtdetr_train.yaml"), "--json")
-    assert res.code == 2
-    assert "--automl off" in res.json()["hint"]
+def test_rtdetr_train_plans_a_study_unless_automl_off(cli: Any, _isolated_home: Path) -> None:
+    study = cli("plan", "rtdetr", "train", "-e", str(REPO / "examples" / "rtdetr_train.yaml"), "--no-data", "--json")
+    assert study.code == 0, study.out
+    doc = study.json()
+    assert doc["automl"]["on"] and doc["automl"]["source"] == "default" and doc["engine"] == "automl"
+    assert doc["automl"]["review"]["metric"] == "val_mAP" and doc["launch"]["argv"][1:3] == ["-m", "skillrun.automl"]
+    assert doc["spec"]["automl_policy"] == "on"
     assert jobs_in(_isolated_home) == []
     plan = cli("plan", "rtdetr", "train", "-e", str(REPO / "examples" / "rtdetr_train.yaml"), "--automl", "off", "--json")
     assert plan.code == 0, plan.out
     doc = plan.json()
-    assert doc["automl"] == {"on": False, "applies": True, "reason": "--automl off"}
+    assert {k: doc["automl"][k] for k in ("on", "applies", "reason", "review")} == {"on": False, "applies": True, "reason": "--automl off", "review": None}
     assert doc["spec"]["automl_policy"] == "off"
     assert doc["launch"]["argv"][1:5] == ["-m", "skillrun.engine", "rtdetr", "train"]
 

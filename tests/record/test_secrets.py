@@ -12,6 +12,14 @@ def test_secret_names() -> None:
         assert not is_secret_name(name), name
 
 
+def test_aws_settings_are_not_recorded_but_only_credentials_are_masked_in_text() -> None:
+    env = {"AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true", "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE1",
+           "AWS_SECRET_ACCESS_KEY": "wJalrEXAMPLE", "AWS_SESSION_TOKEN": "FwoGEXAMPLE"}
+    assert all(is_secret_name(k) for k in env)  # none of them is written into job.json
+    assert sorted(secret_values(env)) == ["AKIAEXAMPLE1", "FwoGEXAMPLE", "wJalrEXAMPLE"]
+    assert Redactor(secret_values(env)).text("ok: true in us-east-1 with AKIAEXAMPLE1") == f"ok: true in us-east-1 with {MASK}"
+
+
 def test_values_come_from_secret_names_only_and_longest_first() -> None:
     env = {"HF_TOKEN": "abcd1234", "X_KEY": "abcd1234efgh", "HOME": "/root", "SHORT_KEY": "ab"}
     assert secret_values(env) == ["abcd1234efgh", "abcd1234"]

@@ -325,11 +325,14 @@ def test_plan_evaluate_with_latest_and_an_export_parent_for_deploy(bank: Any, st
         skillrun.plan("rtdetr", "deploy", parent=trained.id, check_data=False, bank=bank)
 
 
-def test_plan_train_needs_automl_off(bank: Any, sdg: Any, store: JobStore) -> None:
+def test_plan_train_is_a_study_unless_automl_off(bank: Any, sdg: Any, store: JobStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SKILLRUN_AUTOML_MEASURE", "0")  # no step-time subprocess here (tests/automl covers it)
     overrides = seed_train_overrides(sdg)
-    with pytest.raises(UsageError) as err:
-        skillrun.plan("rtdetr", "train", overrides=overrides, bank=bank)
-    assert "--automl off" in f"{err.value.message} {err.value.hint}"
+    study = skillrun.plan("rtdetr", "train", overrides=overrides, bank=bank)
+    assert study.automl.on and study.study is not None
+    assert study.launch.argv[1:] == ["-m", "skillrun.automl", str(store.job_dir("<job_id>"))]
+    assert study.study.review.metric == "val_mAP" and study.study.review.direction == "maximize"
+    assert not store.root.exists()
 
     p = skillrun.plan("rtdetr", "train", overrides=overrides, automl="off", bank=bank)
     spec_file = str(store.job_dir("<job_id>") / "spec.yaml")

@@ -92,7 +92,7 @@ class SkillBank:
         close = difflib.get_close_matches(name, self.names, n=3)
         hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else "run `skillrun list` to see the skills"
         msg = f"no skill named {name!r} (skills: {', '.join(self.names) or 'none'})"
-        raise ResolutionError(msg, hint=hint)
+        raise ResolutionError(msg, hint=hint, path="skill", value=name, allowed=self.names)
 
     def problems(self) -> list[Issue]:
         """Every broken folder's issues followed by load warnings."""

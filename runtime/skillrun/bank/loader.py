@@ -113,7 +113,7 @@ class Skill:
             close = difflib.get_close_matches(action, self.actions, n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"choose one of: {', '.join(self.actions)}"
             msg = f"skill {self.name!r} has no action {action!r} (actions: {', '.join(self.actions)})"
-            raise ResolutionError(msg, hint=hint)
+            raise ResolutionError(msg, hint=hint, path="action", value=action, allowed=self.actions)
 
     # -- eager parts ----------------------------------------------------
     def _fail(self, file: Path, message: str, *, issues: list[Issue] | None = None, hint: str | None = None) -> None:

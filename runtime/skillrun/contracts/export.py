@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from skillrun.contracts.automl import Review, TrialRow
 from skillrun.contracts.job import JobRecord
 from skillrun.contracts.results import BestRec, StatusEvent
 from skillrun.contracts.skill import Evals, SkillInfo
@@ -17,6 +18,8 @@ META_SCHEMAS = {
     "job_record.schema.json": (JobRecord, "skillrun jobs/<job_id>/job.json"),
     "status_event.schema.json": (StatusEvent, "skillrun <results_dir>/<action>/status.json (one event per line)"),
     "best_rec.schema.json": (BestRec, "skillrun AutoML best_rec.json"),
+    "automl_review.schema.json": (Review, "skillrun AutoML launch review (plan --json automl.review, <results_dir>/train/review.json)"),
+    "automl_trial.schema.json": (TrialRow, "skillrun AutoML trials.json (one row)"),
 }
 
 

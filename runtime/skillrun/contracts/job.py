@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from skillrun.contracts.states import ALLOWED, TERMINAL, JobState
 
-__all__ = ["ALLOWED", "TERMINAL", "BackendRef", "JobRecord", "JobState", "Launch", "ParentRef", "Transition", "utcnow"]
+__all__ = ["ALLOWED", "TERMINAL", "AutomlInfo", "BackendRef", "JobRecord", "JobState", "Launch", "ParentRef", "Transition", "utcnow"]
 
 JOB_ID = re.compile(r"^(?P<skill>[a-z0-9]+(?:-[a-z0-9]+)*)-(?P<action>[a-z][a-z0-9_]*)-(?P<hex>[0-9a-f]{6})$")
 
@@ -42,7 +42,7 @@ class ParentRef(_Model):
     """The job this one takes its inputs from, and what was taken."""
 
     job_id: str
-    selector: str = Field(description="best, latest, epoch=N, onnx (export parent) or resume.")
+    selector: str = Field(description="best, latest, epoch=N, onnx (export parent), resume, or study (an AutoML trial's study job).")
     resolved: dict[str, str] = Field(default_factory=dict, description="Spec key -> file or folder taken from the parent.")
     via: list[str] = Field(default_factory=list, description="Jobs best_rec.json led to from job_id (an AutoML study -> its best child), in order.")
 
@@ -62,6 +62,16 @@ class Launch(_Model):
     env: dict[str, str] = Field(default_factory=dict, description="Variables added to the job's environment (never secrets).")
     nproc_per_node: int = Field(default=1, ge=1)
     nnodes: int = Field(default=1, ge=1)
+
+
+class AutomlInfo(_Model):
+    """The AutoML policy a train job ran under, and its place in a study."""
+
+    policy: Literal["on", "off"]
+    reason: str = Field(description="Why: the --automl flag, the request's words, the spec's automl_policy, or the skill default.")
+    role: Literal["study", "trial", "single"] = Field(description="study: runs the Optuna loop; trial: a child train job of a study; single: a plain training.")
+    study: str | None = Field(default=None, description="For a trial: the study job id (also its parent).")
+    trial: int | None = Field(default=None, ge=0, description="For a trial: the Optuna trial number.")
 
 
 class JobRecord(_Model):
@@ -84,6 +94,7 @@ class JobRecord(_Model):
     error_class: str | None = None
     error_message: str | None = None
     metrics: dict[str, Any] = Field(default_factory=dict, description="Summary read from <results_dir>/<action>/ at the end.")
+    automl: AutomlInfo | None = Field(default=None, description="Train jobs of AutoML-enabled skills: the resolved policy and the study/trial role.")
     created_at: datetime
 
     def moved(self, state: JobState, *, by: str, note: str | None = None, **changes: Any) -> JobRecord:

@@ -56,4 +56,8 @@ class BestRec(BaseModel):
     direction: Literal["maximize", "minimize"] = "maximize"
     value: float | None = None
     trial: int | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict, description="The winning configuration (dotted spec keys), without budget keys.")
+    study: str | None = Field(default=None, description="The study job that wrote this file.")
+    checkpoint: str | None = Field(default=None, description="The best child's checkpoint a --parent STUDY resolves to.")
+    epoch: int | None = Field(default=None, ge=0, description="Zero-indexed epoch of that checkpoint.")
+    budget: dict[str, Any] = Field(default_factory=dict, description="Budget keys the child ran with (e.g. train.num_epochs), kept apart from params.")

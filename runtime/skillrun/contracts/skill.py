@@ -112,6 +112,11 @@ class ActionInfo(_Strict):
         description="Template name -> path relative to the skill folder; 'default' is used unless another is named.",
     )
     rules: list[Rule] = Field(default_factory=list)
+    upload_excludes: list[str] = Field(
+        default_factory=list,
+        description="Glob patterns (relative to the job folder, e.g. results/train/*.png, or a file name such as *.tmp) "
+        "that `skillrun run --upload s3://...` leaves out.",
+    )
 
 
 class SkillInfo(_Strict):

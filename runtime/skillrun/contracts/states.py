@@ -21,10 +21,11 @@ class JobState(str, Enum):
 
 TERMINAL = frozenset({JobState.COMPLETE, JobState.ERROR, JobState.CANCELED})
 
-#: state -> states it may move to. A terminal state goes back to PENDING only when the job is resumed.
+#: state -> states it may move to. A terminal state goes back to PENDING only when the job is resumed;
+#: a RUNNING one only when its scheduler requeues it (Slurm preemption, node failure, ``scontrol requeue``).
 ALLOWED = {
     JobState.PENDING: frozenset({JobState.RUNNING, JobState.ERROR, JobState.CANCELED}),
-    JobState.RUNNING: frozenset({JobState.COMPLETE, JobState.ERROR, JobState.CANCELED}),
+    JobState.RUNNING: frozenset({JobState.PENDING, JobState.COMPLETE, JobState.ERROR, JobState.CANCELED}),
     JobState.COMPLETE: frozenset({JobState.PENDING}),
     JobState.ERROR: frozenset({JobState.PENDING}),
     JobState.CANCELED: frozenset({JobState.PENDING}),

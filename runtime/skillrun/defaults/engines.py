@@ -11,6 +11,8 @@ from skillrun.plugins import hookimpl
 def register_engines(register: Callable[[Any], None]) -> None:
     from skillrun.engine.builtin import BuiltinEngine
     from skillrun.engine.script import ScriptEngine
+    from skillrun.engine.tao import TaoEngine
 
     register(BuiltinEngine)
     register(ScriptEngine)
+    register(TaoEngine)

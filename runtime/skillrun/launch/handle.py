@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -11,7 +12,7 @@ from skillrun.errors import JobFailed, SkillrunError
 if TYPE_CHECKING:
     from skillrun.backends.base import Backend
     from skillrun.contracts.job import JobRecord, JobState
-    from skillrun.contracts.results import StatusEvent
+    from skillrun.contracts.results import BestRec, StatusEvent
     from skillrun.record.store import JobStore
 
 
@@ -89,6 +90,18 @@ class Job:
             raise failed(rec)
         return self
 
+    def outcome(self) -> Outcome:
+        """The job's result as data (an HPO objective's view): state, ok, metrics, error; never raises for a failure."""
+        rec = self.record
+        return Outcome(rec.id, rec.state.value, rec.state.value == "COMPLETE", dict(rec.metrics) or self.metrics, rec.error_class, rec.error_message, rec.results_dir)
+
+    def best_rec(self) -> BestRec | None:
+        """An AutoML study's ``best_rec.json`` (the best child, its checkpoint and configuration); None otherwise."""
+        from skillrun.contracts.results import BEST_REC_FILE, BestRec
+
+        path = self.action_dir / BEST_REC_FILE
+        return BestRec.model_validate_json(path.read_bytes()) if path.is_file() else None
+
     def cancel(self, grace: float | None = None) -> Job:
         from skillrun.backends.base import DEFAULT_GRACE_S
 
@@ -100,6 +113,27 @@ class Job:
 
     def log_text(self) -> str:
         return "".join(self.logs())
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a finished job gave: ``ok`` is COMPLETE; ``metrics`` is the job.json summary."""
+
+    job_id: str
+    state: str
+    ok: bool
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error_class: str | None = None
+    error_message: str | None = None
+    results_dir: str = ""
+
+    def value(self, metric: str = "val_mAP", default: float | None = None) -> float | None:
+        """``best_<metric>`` when the job reported one, else the last ``metric``, else ``default``."""
+        for key in (f"best_{metric}", metric):
+            v = self.metrics.get(key)
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                return float(v)
+        return default
 
 
 def failed(rec: JobRecord) -> JobFailed:

@@ -17,7 +17,7 @@ from skillrun.contracts.job import Launch
 from skillrun.contracts.spec import ComposedSpec
 from skillrun.engine.base import EngineContext
 from skillrun.errors import BackendUnavailable, BankError, SpecError, UsageError
-from skillrun.policy.automl import AutomlDecision, decide, require_off
+from skillrun.policy.automl import AutomlDecision, decide
 from skillrun.record.store import RESULTS, SPEC, JobStore
 from skillrun.resolve.params import ResolveContext, Resolved, resolve_spec_params
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from skillrun.bank.loader import Skill
     from skillrun.composition.overrides import Override
     from skillrun.contracts.report import ValidationReport
+    from skillrun.automl.plan import StudyPlan
     from skillrun.engine.base import Engine
     from skillrun.resolve.parents import ParentArtifact
 
@@ -50,6 +51,9 @@ class Request:
     nproc: int | None = None
     key: str | None = field(default=None, repr=False)
     check_data: bool = True
+    upload: str | None = None  #: s3://bucket/prefix the results go to after the job (skillrun.data.upload)
+    upload_excludes: tuple[str, ...] = ()
+    trial_of: tuple[str, int] | None = None  #: (study job id, trial number): an AutoML trial, child of its study
 
 
 @dataclass
@@ -68,6 +72,9 @@ class Prepared:
     launch: Launch
     results_dir: Path
     secret: str | None = field(default=None, repr=False)
+    backend_plan: dict[str, Any] = field(default_factory=dict)  #: Backend.plan(): shown by plan, recorded as backend.ref
+    study: StudyPlan | None = None  #: AutoML on: the job is a study (skillrun.automl), its trials are child train jobs
+    trial_of: tuple[str, int] | None = None  #: this job is trial N of that study
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -104,6 +111,7 @@ def get_engine(skill: Skill) -> Engine:
 def prepare(bank: SkillBank, store: JobStore, req: Request, *, job_id: str = PLACEHOLDER_ID, resume: bool = False) -> Prepared:
     """Check everything about ``req``; raises the first kind of problem found (exit 2, 3 or 4)."""
     from skillrun.composition.layers import compose
+    from skillrun.data import sources
     from skillrun.resolve.parents import resolve_parent
     from skillrun.validation import validate_composed
 
@@ -112,27 +120,48 @@ def prepare(bank: SkillBank, store: JobStore, req: Request, *, job_id: str = PLA
     engine = get_engine(skill)
     engine.check(skill, req.action)
     backend = get_backend(req.backend, store)
-    composed = compose(skill, req.action, spec_file=req.spec_file, spec=req.spec, overrides=req.overrides, overrides_json=req.overrides_json)
+    overrides = sources.rename_source_words(skill.info.actions[req.action], req.overrides)  # train_datasets=... -> its spec key
+    composed = compose(skill, req.action, spec_file=req.spec_file, spec=req.spec, overrides=overrides, overrides_json=req.overrides_json)
     parent = resolve_parent(store, req.parent) if req.parent else None
     job_dir = store.job_dir(job_id)
     results_dir = job_dir / RESULTS
     ctx = ResolveContext(skill, req.action, results_dir, composed.spec, composed.provenance, parent=parent, resume=resume, key=req.key)
     spec, resolved = resolve_spec_params(ctx)
+    spec = sources.expand(skill, req.action, spec)  # a source folder or s3:// prefix -> its entry (the last layer)
     provenance = {**composed.provenance, **{r.key: f"resolver:{r.resolver}" for r in resolved}}
     filled = ComposedSpec(skill=skill.name, action=req.action, spec=spec, provenance=provenance, issues=composed.issues)
     report = validate_composed(skill, filled, check_data=req.check_data)
     if not report.ok:
-        raise SpecError(report)
+        from skillrun.automl.plan import with_space_issues
+
+        raise SpecError(with_space_issues(skill, req.action, req.automl, report))  # AutoML settings problems in the same report
     automl = decide(skill, req.action, report.spec, req.automl)
-    require_off(automl, skill.name)
+    if req.trial_of is not None:
+        automl = AutomlDecision(False, f"trial {req.trial_of[1]} of AutoML study {req.trial_of[0]}", source="study")
     if automl.applies and "automl_policy" in report.spec:
-        report.spec["automl_policy"] = "off"
+        report.spec["automl_policy"] = automl.policy
     nproc, nnodes = _sizes(skill, req.action, report.spec, req.nproc)
     command = engine.command(EngineContext(skill, req.action, job_dir / SPEC, results_dir, job_id))
-    argv = command.torchrun_argv(nproc, nnodes) if nproc * nnodes > 1 else command.argv()
+    argv = backend.launch_argv(command, nproc, nnodes)  # torchrun --standalone locally; per-node ranks on Slurm
     launch = Launch(argv=argv, cwd=os.getcwd(), env=_job_env(skill, job_id, results_dir, store, nproc), nproc_per_node=nproc, nnodes=nnodes)
     backend.check(launch)
-    return Prepared(skill, req.action, job_id, engine, backend, report, resolved, parent, automl, launch, results_dir, ctx.secret)
+    study = None
+    if automl.on:  # a study job: one light coordinator process; each trial is checked again when it is launched
+        from skillrun.automl.plan import plan_study
+        from skillrun.engine.base import Command
+
+        if req.nproc is not None:
+            msg = "--nproc sets the processes of one job, but this is an AutoML study whose trials are separate jobs"
+            raise UsageError(msg, hint=f"set the trials' processes in the spec ({skill.info.actions[req.action].resources.processes or 'the processes key'}), or run one training with --automl off")
+
+        study = plan_study(skill, report.spec, backend=backend.NAME, nproc=nproc, nnodes=nnodes, workspace=store.workspace, measure=req.check_data)
+        argv = backend.launch_argv(Command("module", "skillrun.automl", (str(job_dir),)), 1, 1)
+        launch = Launch(argv=argv, cwd=os.getcwd(), env=_job_env(skill, job_id, results_dir, store, 1), nproc_per_node=1, nnodes=1)
+    from skillrun.backends.base import LaunchContext
+
+    lctx = LaunchContext(skill, req.action, job_id, job_dir, results_dir, report.spec, parent.job if parent is not None else None)
+    plan = backend.plan(lctx, launch)
+    return Prepared(skill, req.action, job_id, engine, backend, report, resolved, parent, automl, launch, results_dir, ctx.secret, backend_plan=plan, study=study, trial_of=req.trial_of)
 
 
 def _sizes(skill: Skill, action: str, spec: dict[str, Any], nproc: int | None) -> tuple[int, int]:

@@ -1,9 +1,12 @@
 """Which values are secret, and how they are kept out of records, spec files and logs.
 
 Secrets reach a job only through its environment: variables named ``*_TOKEN``,
-``*_KEY``, ``*_SECRET``, ``*_PASSWORD`` or ``AWS_*``, and the value of the
-``key`` spec param (passed as ``$SKILLRUN_KEY``). Whatever is written to disk is
-passed through :class:`Redactor` first.
+``*_KEY``, ``*_KEY_ID``, ``*_SECRET`` or ``*_PASSWORD``, and the value of the ``key``
+spec param (passed as ``$SKILLRUN_KEY``). Their values are masked wherever they
+appear in what is written to disk (:class:`Redactor`). ``AWS_*`` variables are
+never recorded either, but only credential values are masked in text: masking
+``AWS_REGION=us-east-1`` or ``AWS_EC2_METADATA_DISABLED=true`` would blank every
+``true`` and region name in the logs.
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ KEY_ENV = "SKILLRUN_KEY"
 #: what a key-resolved spec field holds on disk; the engine swaps in $SKILLRUN_KEY
 KEY_PLACEHOLDER = "${SKILLRUN_KEY}"
 MASK = "***"
-SECRET_ENV_PATTERNS = ("*_TOKEN", "*_KEY", "*_SECRET", "*_PASSWORD", "AWS_*", KEY_ENV)
+#: variables whose values are masked wherever they appear
+SECRET_VALUE_PATTERNS = ("*_TOKEN", "*_KEY", "*_KEY_ID", "*_SECRET", "*_PASSWORD", KEY_ENV)
+#: variables never written down (their values may still be ordinary words)
+SECRET_ENV_PATTERNS = (*SECRET_VALUE_PATTERNS, "AWS_*")
 _MIN_LEN = 4  # shorter values would mask ordinary words in logs
 
 
@@ -27,10 +33,16 @@ def is_secret_name(name: str) -> bool:
     return any(fnmatch.fnmatchcase(upper, p) for p in SECRET_ENV_PATTERNS)
 
 
+def is_secret_value_name(name: str) -> bool:
+    """True for a variable whose value is a credential, to be masked in any text."""
+    upper = name.upper()
+    return any(fnmatch.fnmatchcase(upper, p) for p in SECRET_VALUE_PATTERNS)
+
+
 def secret_values(env: Mapping[str, str] | None = None, extra: tuple[str, ...] = ()) -> list[str]:
     """The values to mask, longest first so a secret containing another is masked whole."""
     env = os.environ if env is None else env
-    vals = {v for k, v in env.items() if is_secret_name(k) and len(v) >= _MIN_LEN}
+    vals = {v for k, v in env.items() if is_secret_value_name(k) and len(v) >= _MIN_LEN}
     vals.update(v for v in extra if v and len(v) >= _MIN_LEN)
     return sorted(vals, key=len, reverse=True)
 

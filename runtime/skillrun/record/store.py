@@ -161,7 +161,7 @@ class JobStore:
     def _unknown(self, job_id: str) -> ResolutionError:
         recent = [r["id"] for r in self.query()[:5]]
         hint = "list jobs with `skillrun jobs`" + (f"; recent: {', '.join(recent)}" if recent else "")
-        return ResolutionError(f"no job {job_id!r} in {self.root}", hint=hint, data={"found": recent})
+        return ResolutionError(f"no job {job_id!r} in {self.root}", hint=hint, data={"found": recent}, path="job", value=job_id)
 
 
 def _dump(record: JobRecord) -> str:

@@ -19,6 +19,7 @@ from skillrun.contracts.results import BEST_REC_FILE, BestRec
 from skillrun.errors import ResolutionError, UsageError
 from skillrun.record.store import JobStore
 from skillrun.resolve.checkpoints import Selection, Selector, list_checkpoints, select_checkpoint
+from skillrun.results.summary import per_epoch, read_status
 
 _MAX_FOLLOW = 5
 
@@ -52,8 +53,10 @@ def resolve_parent(store: JobStore, text: str) -> ParentArtifact:
     selector = Selector.parse(sel_text)
     record = store.load(store.resolve_id(job_text))
     via: list[str] = []
+    study_best: BestRec | None = None
     while (found := _best_rec(record)) is not None:
         best, where = found
+        study_best = best
         if len(via) >= _MAX_FOLLOW:
             msg = f"--parent {text}: followed best_rec.json through {len(via)} studies ({' -> '.join(via)}) without reaching a train job"
             raise ResolutionError(msg, hint="pass the child job id directly")
@@ -68,7 +71,7 @@ def resolve_parent(store: JobStore, text: str) -> ParentArtifact:
         notes.append(f"parent {record.id} is {record.state.value}, not COMPLETE")
     folder = Path(record.results_dir) / record.action
     if list_checkpoints(folder):
-        selection = select_checkpoint(folder, selector)
+        selection = _study_choice(folder, study_best, selector) or select_checkpoint(folder, selector)
         if selection.note:
             notes.append(selection.note)
         return ParentArtifact(record, "checkpoint", selection.checkpoint.path, folder, str(selector), selection, via, notes)
@@ -85,6 +88,17 @@ def resolve_parent(store: JobStore, text: str) -> ParentArtifact:
     select_checkpoint(folder, selector)  # raises the detailed "no checkpoints" error
     msg = f"parent {record.id} has nothing a child can use in {folder}"
     raise ResolutionError(msg, data={"found": []})
+
+
+def _study_choice(folder: Path, best: BestRec | None, selector: Selector) -> Selection | None:
+    """For ``--parent STUDY`` (best): the epoch ``best_rec.json`` names, picked by the study's own metric and direction."""
+    if best is None or selector.kind != "best" or best.epoch is None:
+        return None
+    if not any(c.epoch == best.epoch for c in list_checkpoints(folder)):
+        return None
+    chosen = select_checkpoint(folder, Selector("epoch", best.epoch))
+    value = per_epoch(read_status(folder), best.metric).get(best.epoch)
+    return Selection(chosen.checkpoint, selector, best.metric, value, None)
 
 
 def _best_rec_path(record: JobRecord) -> Path:
