@@ -23,6 +23,7 @@ import argparse
 import os
 import shutil
 import signal
+import time
 import subprocess
 import sys
 from pathlib import Path
@@ -155,28 +156,37 @@ def _supervise(store: JobStore, record: JobRecord, cmd: list[str], note: str | N
     if store.load(record.id).backend.ref.get("cancel_requested"):  # cancel signals the steps, not this process
         store.move(record.id, JobState.CANCELED, by="runner", note="stopped by cancel", exit_code=code)
         return 0
-    if _SIGNALED or (code != 0 and _ended_by_slurm()):
+    if _SIGNALED or (code != 0 and _ended_by_slurm(code)):
         return 128 + signal.Signals[_SIGNALED].value if _SIGNALED else 1
     upload_note = runner._upload(store, record, lambda text: None)  # noqa: SLF001 - the local runner's upload step, shared
     runner._finish(store, record, code, tail, redact, upload_note)  # noqa: SLF001 - same outcome rules as a local job
     return code if 0 <= code < 256 else 1
 
 
-def _ended_by_slurm() -> bool:
+def _ended_by_slurm(code: int) -> bool:
     """Slurm is ending the job (canceled, requeued, timed out): the command's failure is not the job's own.
 
     srun can exit before the supervisor's own SIGTERM arrives, so the state Slurm
-    already holds for the job decides.
+    holds for the job decides. A command killed by a signal gets a few seconds for
+    that state (or our own signal) to show: under load the controller may lag.
     """
     job_id = os.environ.get("SLURM_JOB_ID")
     if not job_id:
         return False
-    try:
-        out = subprocess.run(["scontrol", "-o", "show", "job", job_id], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    state = next((w.split("=", 1)[1] for w in out.split() if w.startswith("JobState=")), "RUNNING")
-    return state not in ("RUNNING", "COMPLETING")
+    tries = 10 if code in (-signal.SIGTERM, -signal.SIGKILL, 128 + signal.SIGTERM, 128 + signal.SIGKILL) else 1
+    for attempt in range(tries):
+        if _SIGNALED:
+            return True
+        try:
+            out = subprocess.run(["scontrol", "-o", "show", "job", job_id], capture_output=True, text=True, timeout=30).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            out = ""
+        state = next((w.split("=", 1)[1] for w in out.split() if w.startswith("JobState=")), "RUNNING")
+        if state not in ("RUNNING", "COMPLETING"):
+            return True
+        if attempt < tries - 1:
+            time.sleep(0.5)
+    return False
 
 
 if __name__ == "__main__":
