@@ -12,20 +12,17 @@ SIGKILL) by the id recorded, checked against the job-id label.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from typing import TYPE_CHECKING, Any
 
 from skillrun.backends.base import DEFAULT_GRACE_S, Backend, LaunchContext
 from skillrun.backends.container import LABEL, DockerOptions, container_config, docker_run_line, environment, image_candidates
 from skillrun.contracts.job import JobRecord, JobState
-from skillrun.errors import BackendUnavailable, SkillrunError, UsageError
+from skillrun.errors import BackendUnavailable, UsageError
 
 if TYPE_CHECKING:
     from skillrun.contracts.job import Launch
 
-_SUBMIT_TIMEOUT_S = 60
 
 
 class DockerBackend(Backend):
@@ -85,27 +82,9 @@ class DockerBackend(Backend):
             raise BackendUnavailable(msg, hint="start Docker (and the NVIDIA Container Toolkit for GPUs), or set DOCKER_HOST; `docker info` must work") from None
 
     def submit(self, record: JobRecord, env: dict[str, str]) -> JobRecord:
-        job_dir = self.store.job_dir(record.id)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "skillrun.backends.docker_runner", str(job_dir)],
-            cwd=record.launch.cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        try:
-            _, err = proc.communicate(timeout=_SUBMIT_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            err = b"the docker runner did not start within 60 s"
-        if proc.returncode != 0:
-            why = err.decode(errors="replace").strip() or f"docker runner exited with {proc.returncode}"
-            self.store.move(record.id, JobState.ERROR, by="backend:docker", error_class="LaunchError", error_message=why[-2000:])
-            msg = f"could not start job {record.id}: {why}"
-            raise SkillrunError(msg, hint=f"see {job_dir / 'logs'}")
-        return self.store.load(record.id)
+        from skillrun.backends.local import start_supervisor
+
+        return start_supervisor(self.store, record, env, "skillrun.backends.docker_runner", backend="docker")
 
     def status(self, record: JobRecord) -> JobRecord:
         from skillrun.backends.local import _owned

@@ -22,6 +22,7 @@ from skillrun.errors import BackendUnavailable, SkillrunError, UsageError
 
 if TYPE_CHECKING:
     from skillrun.contracts.job import Launch
+    from skillrun.record.store import JobStore
 
 _SUBMIT_TIMEOUT_S = 60
 
@@ -41,27 +42,7 @@ class LocalBackend(Backend):
             raise UsageError(msg, hint="set the nodes key (train.num_nodes) to 1, or use a multi-node backend: --backend slurm")
 
     def submit(self, record: JobRecord, env: dict[str, str]) -> JobRecord:
-        job_dir = self.store.job_dir(record.id)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "skillrun.backends.runner", str(job_dir)],
-            cwd=record.launch.cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        try:
-            _, err = proc.communicate(timeout=_SUBMIT_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            err = b"the runner did not start within 60 s"
-        if proc.returncode != 0:
-            why = err.decode(errors="replace").strip() or f"runner exited with {proc.returncode}"
-            self.store.move(record.id, JobState.ERROR, by="backend:local", error_class="LaunchError", error_message=why[-2000:])
-            msg = f"could not start job {record.id}: {why}"
-            raise SkillrunError(msg, hint=f"see {job_dir / 'logs'}")
-        return self.store.load(record.id)
+        return start_supervisor(self.store, record, env, "skillrun.backends.runner", backend="local")
 
     def status(self, record: JobRecord) -> JobRecord:
         if record.state.terminal:
@@ -155,3 +136,31 @@ def _stop_group(pgid: int, grace: float) -> None:
             if not _members(pgid):
                 return
             time.sleep(0.05)
+
+
+def start_supervisor(store: JobStore, record: JobRecord, env: dict[str, str], module: str, *, backend: str) -> JobRecord:
+    """Start ``python -m MODULE JOB_DIR`` (a detached supervisor that double-forks) and wait for it to report.
+
+    A supervisor that fails to start marks the job ERROR (LaunchError) and raises with its stderr.
+    """
+    job_dir = store.job_dir(record.id)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module, str(job_dir)],
+        cwd=record.launch.cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        _, err = proc.communicate(timeout=_SUBMIT_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        err = f"the {backend} runner did not start within {_SUBMIT_TIMEOUT_S:.0f} s".encode()
+    if proc.returncode != 0:
+        why = err.decode(errors="replace").strip() or f"{backend} runner exited with {proc.returncode}"
+        store.move(record.id, JobState.ERROR, by=f"backend:{backend}", error_class="LaunchError", error_message=why[-2000:])
+        msg = f"could not start job {record.id}: {why}"
+        raise SkillrunError(msg, hint=f"see {job_dir / 'logs'}")
+    return store.load(record.id)
