@@ -18,7 +18,7 @@ import subprocess
 import sys
 import traceback
 from pathlib import Path
-from typing import IO, Callable, cast
+from typing import IO, Any, Callable, cast
 
 from skillrun.contracts.job import JobRecord, JobState
 from skillrun.record.secrets import Redactor
@@ -55,6 +55,17 @@ def main(argv: list[str]) -> int:
         traceback.print_exc()
         store.move(job_id, JobState.ERROR, by="runner", error_class="RunnerError", error_message="the skillrun runner failed; see logs/runner.log")
     os._exit(0)
+
+
+def relay(child: Any, log: Any, redact: Any) -> tuple[int, list[bytes]]:
+    """Copy the child's output to the log, secrets masked, as it comes; its exit code and last 50 lines."""
+    tail: list[bytes] = []
+    out = cast(IO[bytes], child.stdout)
+    for line in iter(lambda: out.readline(1 << 20), b""):
+        line = redact.bytes(line)
+        log.write(line)
+        tail = [*tail[-49:], line]
+    return child.wait(), tail
 
 
 def _register(store: JobStore, job_id: str) -> JobRecord:
@@ -105,13 +116,7 @@ def _supervise(store: JobStore, record: JobRecord) -> None:
         if _CANCELED:
             child.terminate()
         store.move(record.id, JobState.RUNNING, by="runner", note=f"pid {child.pid}", only_from={JobState.PENDING})
-        tail: list[bytes] = []
-        out = cast(IO[bytes], child.stdout)
-        for line in iter(lambda: out.readline(1 << 20), b""):
-            line = redact.bytes(line)
-            log.write(line)
-            tail = [*tail[-49:], line]
-        code = child.wait()
+        code, tail = relay(child, log, redact)
         log.write(f"[skillrun] exit code {code}\n".encode())
         note = _upload(store, record, lambda line: log.write(redact.bytes(f"[skillrun] {line}\n".encode())))
     _finish(store, record, code, tail, redact, note)

@@ -27,7 +27,6 @@ import time
 import subprocess
 import sys
 from pathlib import Path
-from typing import IO, cast
 
 from skillrun.contracts.job import JobRecord, JobState
 from skillrun.record.secrets import Redactor
@@ -142,13 +141,7 @@ def _supervise(store: JobStore, record: JobRecord, cmd: list[str], note: str | N
             say(msg)
             store.move(record.id, JobState.ERROR, by="runner", error_class="LaunchError", error_message=redact.text(msg))
             return 1
-        tail: list[bytes] = []
-        out = cast(IO[bytes], child.stdout)
-        for line in iter(lambda: out.readline(1 << 20), b""):
-            line = redact.bytes(line)
-            log.write(line)
-            tail = [*tail[-49:], line]
-        code = child.wait()
+        code, tail = runner.relay(child, log, redact)
         if _SIGNALED:
             say(f"stopped by {_SIGNALED} from Slurm (exit code {code}); the backend records why (cancel, requeue, preemption or time limit)")
         else:
