@@ -94,7 +94,7 @@ def test_requeued_job_resumes_from_its_newest_checkpoint(tmp_path: Path, bank: A
     wait_until(lambda: len(list(job.action_dir.glob("model_epoch_*.pth"))) >= 2, 60, "two checkpoints")
     _slurm("scontrol", "requeue", slurm_id)
     wait_until(lambda: "BeginTime" in _slurm("squeue", "-h", "-j", slurm_id, "-o", "%r") or job.refresh().state is P, 30, "the requeue")
-    subprocess.run(["scontrol", "update", f"JobId={slurm_id}", "StartTime=now"], capture_output=True, timeout=30)  # skip Slurm's requeue delay
+    slurm_cluster.start_requeued_job_now(slurm_id)
     rec = _finish(job)
     assert rec.state is C, f"{rec.error_class}: {rec.error_message}\n{job.log_text()[-2000:]}"
     assert states(rec) == [P, R, P, R, C]

@@ -90,3 +90,16 @@ def stop_if_started() -> None:
         import subprocess
 
         subprocess.run(["pkill", "-9", "-f", "slurmstepd"], check=False)  # steps of jobs the daemons left behind
+
+
+def start_requeued_job_now(slurm_id: str) -> None:
+    """Skip Slurm's requeue delay (BeginTime) for a job just requeued, without racing slurmd.
+
+    slurmd refuses to launch a job whose credential is not newer, in whole seconds, than the
+    kill of its previous run ("Job N already killed, do not launch batch job"), and the job
+    then ends FAILED. Slurm's own delay exists for that; waiting past the next second is enough.
+    """
+    import subprocess
+
+    time.sleep(1.5)
+    subprocess.run(["scontrol", "update", f"JobId={slurm_id}", "StartTime=now"], capture_output=True, timeout=30)

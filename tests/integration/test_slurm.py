@@ -61,7 +61,7 @@ def _requeue_after_first_checkpoint(results: Path, slurm_id: str, done: threadin
     subprocess.run(["scontrol", "requeue", slurm_id], capture_output=True, timeout=30)
     for _ in range(100):  # skip Slurm's requeue delay (BeginTime)
         if "BeginTime" in subprocess.run(["squeue", "-h", "-j", slurm_id, "-o", "%r"], capture_output=True, text=True, timeout=30).stdout:
-            subprocess.run(["scontrol", "update", f"JobId={slurm_id}", "StartTime=now"], capture_output=True, timeout=30)
+            slurm_cluster.start_requeued_job_now(slurm_id)
             return
         time.sleep(0.1)
 
