@@ -1,8 +1,9 @@
 """The supervisor of a docker job: ``python -m skillrun.backends.docker_runner JOB_DIR``.
 
-Detached like the local runner (double fork + setsid), it starts the container
-through the Docker SDK, copies its output to ``logs/output.log`` with secrets
-masked, waits for it, and records the outcome. The secrets reach the container
+Detached and registered by :func:`skillrun.backends.runner.detach`, as a local
+job's runner is, it starts the container through the Docker SDK, copies its
+output to ``logs/output.log`` with secrets masked (the runner's relay loop),
+waits for it, and records the outcome. The secrets reach the container
 as its environment (what ``pass_env`` names), never through a file.
 
 The tag rule of seed 000 runs here: an image whose container fails on a
@@ -14,12 +15,11 @@ later jobs of the lineage find it.
 from __future__ import annotations
 
 import os
-import socket
 import sys
-import traceback
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Iterable, Iterator
 
+from skillrun.backends import runner
 from skillrun.contracts.job import JobRecord, JobState
 from skillrun.record.secrets import Redactor
 from skillrun.record.store import JobStore
@@ -28,57 +28,13 @@ _TAIL = 200
 
 
 def main(argv: list[str]) -> int:
-    from skillrun.backends import runner
-
-    job_dir = Path(argv[0]).resolve()
-    read_fd, write_fd = os.pipe()
-    if os.fork() > 0:  # wait until the detached supervisor has registered itself
-        os.close(write_fd)
-        return 0 if os.read(read_fd, 1) == b"1" else 1
-    os.close(read_fd)
-    os.setsid()
-    store = JobStore(job_dir.parent.parent)
-    job_id = job_dir.name
-    try:
-        record = _register(store, job_id)
-    except Exception as exc:  # nothing started: tell the submitter through the exit status
-        os.write(2, f"skillrun docker runner: {exc}\n".encode())
-        os.write(write_fd, b"0")
-        os._exit(1)
-    os.write(write_fd, b"1")
-    os.close(write_fd)
-    runner._redirect_std(store.job_dir(job_id) / "logs" / "runner.log")  # noqa: SLF001 - same diagnostics file as a local job
-    try:
-        _supervise(store, record)
-    except Exception:
-        traceback.print_exc()
-        store.move(job_id, JobState.ERROR, by="runner", error_class="RunnerError", error_message="the skillrun docker runner failed; see logs/runner.log")
-    os._exit(0)
-
-
-def _register(store: JobStore, job_id: str) -> JobRecord:
-    import psutil
-
-    me = psutil.Process()
-    mine = {"pid": me.pid, "pgid": os.getpgid(0), "create_time": me.create_time(), "host": socket.gethostname()}
-
-    def change(rec: JobRecord) -> JobRecord | None:
-        if rec.state is not JobState.PENDING:
-            msg = f"job {job_id} is {rec.state.value}, not PENDING"
-            raise RuntimeError(msg)
-        return _with_ref(rec, mine)
-
-    return store.update(job_id, change)
-
-
-def _with_ref(rec: JobRecord, extra: dict[str, Any]) -> JobRecord:
-    return rec.model_copy(update={"backend": rec.backend.model_copy(update={"ref": {**rec.backend.ref, **extra}})})
+    return runner.detach(Path(argv[0]), _supervise, "skillrun docker runner")
 
 
 def _supervise(store: JobStore, record: JobRecord) -> None:
     import docker
 
-    from skillrun.backends import container, runner
+    from skillrun.backends import container
 
     plan = record.backend.ref
     options = container.DockerOptions(pass_env=plan.get("pass_env", ["SKILLRUN_KEY"]))
@@ -107,10 +63,10 @@ def _supervise(store: JobStore, record: JobRecord) -> None:
                 if more and container.is_driver_mismatch(why):
                     say(f"driver/CUDA mismatch: falling back to {candidates[i + 1]} (seed 000's tag rule)")
                     continue
-                store.update(record.id, lambda rec: _with_ref(rec, {"image_tried": tried}))
+                store.update(record.id, lambda rec: runner.with_ref(rec, {"image_tried": tried}))
                 store.move(record.id, JobState.ERROR, by="runner", error_class="LaunchError", error_message=f"{image}: {why}"[:2000])
                 return
-            store.update(record.id, lambda rec, b=box, im=image: _with_ref(rec, {"container_id": b.id, "image": im, "image_tried": tried}))
+            store.update(record.id, lambda rec, b=box, im=image: runner.with_ref(rec, {"container_id": b.id, "image": im, "image_tried": tried}))
             store.move(record.id, JobState.RUNNING, by="runner", note=f"container {box.short_id} from {image}", only_from={JobState.PENDING})
             tail = _relay(box, log, redact)
             code = int(box.wait().get("StatusCode", 1))
@@ -122,7 +78,7 @@ def _supervise(store: JobStore, record: JobRecord) -> None:
             tried.append({"image": image, "outcome": f"exit {code}"})
             break
         say(f"exit code {code}")
-    record = store.update(record.id, lambda rec: _with_ref(rec, {"image_tried": tried}))
+    record = store.update(record.id, lambda rec: runner.with_ref(rec, {"image_tried": tried}))
     if record.backend.ref.get("cancel_requested"):
         store.move(record.id, JobState.CANCELED, by="runner", note="stopped by cancel", exit_code=code)
         return
@@ -131,20 +87,18 @@ def _supervise(store: JobStore, record: JobRecord) -> None:
 
 def _relay(box: Any, log: Any, redact: Redactor) -> list[bytes]:
     """Copy the container's output to the log, line by line, masked; returns the last lines."""
-    tail: list[bytes] = []
+    return runner.relay_lines(_lines(box.logs(stream=True, follow=True)), log, redact, _TAIL)
+
+
+def _lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The stream's chunks cut into lines (each ending in a newline, the last one too)."""
     pending = b""
-    write: Callable[[bytes], None] = log.write
-    for chunk in box.logs(stream=True, follow=True):
+    for chunk in chunks:
         pending += chunk
         *lines, pending = pending.split(b"\n")
-        for line in lines:
-            masked = redact.bytes(line + b"\n")
-            write(masked)
-            tail = [*tail[-(_TAIL - 1) :], masked]
+        yield from (line + b"\n" for line in lines)
     if pending:
-        write(redact.bytes(pending + b"\n"))
-        tail.append(redact.bytes(pending))
-    return tail
+        yield pending + b"\n"
 
 
 def _remove(client: Any, name: str) -> None:

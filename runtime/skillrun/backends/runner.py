@@ -18,7 +18,7 @@ import subprocess
 import sys
 import traceback
 from pathlib import Path
-from typing import IO, Any, Callable, cast
+from typing import IO, Any, Callable, Iterable, cast
 
 from skillrun.contracts.job import JobRecord, JobState
 from skillrun.record.secrets import Redactor
@@ -30,12 +30,22 @@ _CANCELED = False
 
 
 def main(argv: list[str]) -> int:
-    job_dir = Path(argv[0]).resolve()
+    return detach(Path(argv[0]), _supervise, "skillrun runner")
+
+
+def detach(job_dir: Path, supervise: Callable[[JobStore, JobRecord], None], name: str) -> int:
+    """Detach (fork + setsid), register in ``job.json``, then ``supervise`` the job in the background.
+
+    Shared by every supervisor (local and docker), so each records the same ref
+    (pid, pgid, start time, host) that ``local._owned`` checks before signalling.
+    Returns in the intermediate process only: 0 once the detached one has
+    registered, 1 if it could not (its reason on stderr, prefixed with ``name``).
+    """
+    job_dir = job_dir.resolve()
     read_fd, write_fd = os.pipe()
-    if os.fork() > 0:  # the intermediate process: wait until the detached runner has registered itself
+    if os.fork() > 0:  # the intermediate process: wait until the detached supervisor has registered itself
         os.close(write_fd)
-        ok = os.read(read_fd, 1) == b"1"
-        return 0 if ok else 1
+        return 0 if os.read(read_fd, 1) == b"1" else 1
     os.close(read_fd)
     os.setsid()
     store = JobStore(job_dir.parent.parent)
@@ -43,42 +53,56 @@ def main(argv: list[str]) -> int:
     try:
         record = _register(store, job_id)
     except Exception as exc:  # nothing launched: tell the submitter through the exit status
-        os.write(2, f"skillrun runner: {exc}\n".encode())
+        os.write(2, f"{name}: {exc}\n".encode())
         os.write(write_fd, b"0")
         os._exit(1)
     os.write(write_fd, b"1")
     os.close(write_fd)
     _redirect_std(store.job_dir(job_id) / "logs" / "runner.log")
     try:
-        _supervise(store, record)
+        supervise(store, record)
     except Exception:
         traceback.print_exc()
-        store.move(job_id, JobState.ERROR, by="runner", error_class="RunnerError", error_message="the skillrun runner failed; see logs/runner.log")
+        store.move(job_id, JobState.ERROR, by="runner", error_class="RunnerError", error_message=f"the {name} failed; see logs/runner.log")
     os._exit(0)
 
 
 def relay(child: Any, log: Any, redact: Any) -> tuple[int, list[bytes]]:
     """Copy the child's output to the log, secrets masked, as it comes; its exit code and last 50 lines."""
-    tail: list[bytes] = []
     out = cast(IO[bytes], child.stdout)
-    for line in iter(lambda: out.readline(1 << 20), b""):
-        line = redact.bytes(line)
-        log.write(line)
-        tail = [*tail[-49:], line]
+    tail = relay_lines(iter(lambda: out.readline(1 << 20), b""), log, redact, 50)
     return child.wait(), tail
+
+
+def relay_lines(lines: Iterable[bytes], log: Any, redact: Redactor, keep: int) -> list[bytes]:
+    """Write each line to the log with secrets masked, as it comes; the last ``keep`` (masked) lines.
+
+    One loop for a process's pipe and a container's log stream, so both are masked the same way.
+    """
+    tail: list[bytes] = []
+    for line in lines:
+        masked = redact.bytes(line)
+        log.write(masked)
+        tail = [*tail[-(keep - 1) :], masked]
+    return tail
+
+
+def with_ref(rec: JobRecord, extra: dict[str, Any]) -> JobRecord:
+    """``rec`` with ``extra`` merged into ``backend.ref`` (what the backend planned is kept)."""
+    return rec.model_copy(update={"backend": rec.backend.model_copy(update={"ref": {**rec.backend.ref, **extra}})})
 
 
 def _register(store: JobStore, job_id: str) -> JobRecord:
     import psutil
 
     me = psutil.Process()
-    ref = {"pid": me.pid, "pgid": os.getpgid(0), "create_time": me.create_time(), "host": socket.gethostname()}
+    mine = {"pid": me.pid, "pgid": os.getpgid(0), "create_time": me.create_time(), "host": socket.gethostname()}
 
     def change(rec: JobRecord) -> JobRecord | None:
         if rec.state is not JobState.PENDING:
             msg = f"job {job_id} is {rec.state.value}, not PENDING"
             raise RuntimeError(msg)
-        return rec.model_copy(update={"backend": rec.backend.model_copy(update={"ref": ref})})
+        return with_ref(rec, mine)
 
     return store.update(job_id, change)
 

@@ -9,10 +9,10 @@ filled in. Nothing passes through a shell.
 
 from __future__ import annotations
 
-import string
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from skillrun.engine import placeholders
 from skillrun.engine.base import Command, Engine, EngineContext
 from skillrun.errors import BankError
 
@@ -30,27 +30,16 @@ class ScriptEngine(Engine):
 
     def check(self, skill: Skill, action: str) -> None:
         argv = skill.info.actions[action].command
-        where = f"{skill.path / 'references' / 'skill_info.yaml'}: actions.{action}.command"
+        where = placeholders.command_key(skill, action)
         if not isinstance(argv, list) or not argv:
             msg = f"{where} must be a non-empty argv list for the script engine, got {argv!r}"
             raise BankError(msg, hint='write it as a list, e.g. command: [python, scripts/run.py, --spec, "{spec}"]')
-        for word in argv:
-            bad = [f for _, f, _, _ in string.Formatter().parse(word) if f is not None and f not in PLACEHOLDERS]
-            if bad:
-                msg = f"{where}: unknown placeholder {{{bad[0]}}} in {word!r}"
-                raise BankError(msg, hint=f"allowed placeholders: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}")
+        placeholders.check(argv, PLACEHOLDERS, where)
 
     def command(self, ctx: EngineContext) -> Command:
         self.check(ctx.skill, ctx.action)
         argv = list(ctx.skill.info.actions[ctx.action].command or [])
-        values = {
-            "spec": str(ctx.spec_file),
-            "results_dir": str(ctx.results_dir),
-            "action": ctx.action,
-            "skill_dir": str(ctx.skill.path),
-            "job_id": ctx.job_id,
-        }
-        words = [w.format(**values) for w in argv]
+        words = placeholders.fill(argv, ctx, skill_dir=str(ctx.skill.path))
         if words[0] in _PYTHON:
             if len(words) > 2 and words[1] == "-m":
                 return Command("module", words[2], tuple(words[3:]))

@@ -10,9 +10,9 @@ placeholder gets ``-e {config_path}`` appended, TAO's own convention.
 from __future__ import annotations
 
 import shlex
-import string
 from typing import TYPE_CHECKING
 
+from skillrun.engine import placeholders
 from skillrun.engine.base import Command, Engine, EngineContext
 from skillrun.errors import BankError
 
@@ -30,7 +30,7 @@ class TaoEngine(Engine):
     def words(self, skill: Skill, action: str) -> list[str]:
         """The command as argv words (a string is split like a shell would, without running one)."""
         raw = skill.info.actions[action].command
-        where = f"{skill.path / 'references' / 'skill_info.yaml'}: actions.{action}.command"
+        where = placeholders.command_key(skill, action)
         if isinstance(raw, str):
             try:
                 words = shlex.split(raw)
@@ -42,11 +42,7 @@ class TaoEngine(Engine):
         if not words:
             msg = f"{where} is missing; the tao engine runs it inside the container"
             raise BankError(msg, hint="e.g. command: rtdetr train  (skillrun adds -e <spec file>)")
-        for word in words:
-            bad = [f for _, f, _, _ in string.Formatter().parse(word) if f is not None and f not in PLACEHOLDERS]
-            if bad:
-                msg = f"{where}: unknown placeholder {{{bad[0]}}} in {word!r}"
-                raise BankError(msg, hint=f"allowed placeholders: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}")
+        placeholders.check(words, PLACEHOLDERS, where)
         return words
 
     def check(self, skill: Skill, action: str) -> None:
@@ -56,6 +52,5 @@ class TaoEngine(Engine):
         words = self.words(ctx.skill, ctx.action)
         if not any("{config_path}" in w or "{spec}" in w for w in words):
             words += ["-e", "{config_path}"]
-        values = {"config_path": str(ctx.spec_file), "spec": str(ctx.spec_file), "results_dir": str(ctx.results_dir), "action": ctx.action, "job_id": ctx.job_id}
-        filled = [w.format(**values) for w in words]
+        filled = placeholders.fill(words, ctx, config_path=str(ctx.spec_file))
         return Command("exec", filled[0], tuple(filled[1:]))
