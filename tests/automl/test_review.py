@@ -96,3 +96,25 @@ def test_plan_of_a_study_imports_neither_torch_nor_optuna(args: list[str]) -> No
 def test_nproc_is_refused_for_a_study(cli: Any, _isolated_home: Path) -> None:
     res = cli(*SB, "plan", "scriptjob", "train", "--nproc", "2", "--json")
     assert res.code == 2 and "AutoML study" in res.json()["message"] and "--automl off" in res.json()["hint"]
+
+
+def test_a_slurm_study_review_says_the_coordinator_and_each_trial_are_separate_slurm_jobs(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "skillrun-config.yaml"
+    config.write_text("slurm:\n  gpus_per_node: 8\n  cpus_per_task: 16\n  mem: 64G\n  sbatch_lines: [--constraint=a100, --exclusive, --gres=gpu:8]\n")
+    monkeypatch.setenv("SKILLRUN_CONFIG", str(config))
+    monkeypatch.setenv("COLUMNS", "400")
+    rtdetr = ("plan", "rtdetr", "train", "-e", "examples/rtdetr_train.yaml", "--no-data", "--backend", "slurm")
+    res = cli(*rtdetr)
+    assert res.code == 0, res.err
+    line = next(ln for ln in res.out.splitlines() if "backend" in ln and "coordinator" in ln)
+    assert "the study coordinator runs as one Slurm job" in line and "each trial as a separate Slurm job" in line, line
+    doc = cli(*rtdetr, "--json").json()
+    review = doc["automl"]["review"]
+    assert review["backend"] == "slurm" and any("job slots" in n and "slurm.time" in n for n in review["notes"])
+    # the coordinator's own job asks for one CPU and no GPU: it must not hold what its trials need
+    script = doc["backend_plan"]["script"]
+    assert "-m skillrun.automl" in doc["command"] and "--constraint=a100" in script and '--mem="2G"' in script
+    for held in ("--gpus-per-node", "--cpus-per-task", "--exclusive", "--gres", "64G"):
+        assert held not in script, held
+    trial = cli(*rtdetr, "--automl", "off", "--json").json()["backend_plan"]["script"]  # a trial (one training) keeps the config's request
+    assert all(want in trial for want in ("--gpus-per-node=8", "--cpus-per-task=16", '--mem="64G"', "--exclusive", "--gres=gpu:8"))

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +92,50 @@ def test_hyperband_prunes_and_the_pruned_jobs_end_canceled(sbank: Any) -> None:
     assert study.metrics["trial_epochs"] < 4 * sum(1 for t in trials if t["job_id"])
     assert (study.action_dir / "intermediate_values.png").is_file()
     assert study.best_rec().metric == "val_mAP50"
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))  # records say ...Z; Python 3.10 reads only +00:00
+
+
+def _running_intervals(kids: list[dict[str, Any]]) -> dict[str, tuple[datetime, datetime]]:
+    """Each child job's RUNNING -> terminal interval, from the timestamps of its recorded transitions."""
+    out = {}
+    for kid in kids:
+        moves = kid["transitions"]
+        start = next(_at(t["at"]) for t in moves if t["state"] == "RUNNING")
+        end = next(_at(t["at"]) for t in reversed(moves) if t["state"] in ("COMPLETE", "ERROR", "CANCELED"))
+        out[kid["id"]] = (start, end)
+    return out
+
+
+def _most_at_once(intervals: list[tuple[datetime, datetime]]) -> int:
+    """The largest number of intervals running at one instant (an end frees its slot before a start at that instant)."""
+    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals], key=lambda ev: (ev[0], ev[1]))
+    now = most = 0
+    for _, step in events:
+        now += step
+        most = max(most, now)
+    return most
+
+
+def test_max_concurrent_two_runs_two_trials_at_once_and_never_three(sbank: Any) -> None:
+    overrides = ["automl.max_trials=5", "automl.max_concurrent=2", "automl.algorithm=random", "automl.parameters=[train.width, train.optimizer]", "train.num_epochs=3", "train.sleep_per_epoch=0.4"]
+    study = skillrun.run("scriptjob", "train", overrides=overrides, bank=sbank, timeout=60)
+    assert study.record.state.value == "COMPLETE", study.log_text()
+    kids = _children(study)
+    trials = _trials(study)
+    assert len(kids) == 5 and all(k["state"] == "COMPLETE" for k in kids), kids
+    ran = [t for t in trials if t["job_id"]]
+    assert len(ran) == 5 and all(t["state"] == "COMPLETE" for t in ran), trials  # exactly max_trials ran, one job each
+    assert all(t["state"] == "FAIL" and t["reason"].startswith("constraint") for t in trials if not t["job_id"])  # odd widths: no job, not counted
+    assert sorted(k["id"] for k in kids) == sorted(t["job_id"] for t in ran)
+    spans = _running_intervals(kids)
+    assert _most_at_once(list(spans.values())) == 2, spans  # two really ran together, a third never joined them
+    first, second = (spans[t["job_id"]] for t in ran[:2])
+    assert max(first[0], second[0]) < min(first[1], second[1]), spans  # the first two launched trials overlapped
+    best = study.best_rec()
+    assert best is not None and best.value == max(t["value"] for t in ran)
+    assert best.job_id in {t["job_id"] for t in ran if t["value"] == best.value} and best.study == study.id
+    assert json.loads((study.action_dir / "best_rec.json").read_text())["job_id"] == best.job_id
+    assert study.metrics["best_val_mAP"] == best.value

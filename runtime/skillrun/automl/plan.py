@@ -155,6 +155,8 @@ def _review(skill: Skill, s: AutomlSettings, space: Space, max_epochs: int, back
     notes = list(space.notes)
     if s.algorithm == "bayesian" and s.max_trials <= engine.startup_trials(s):
         notes.append(f"with {s.max_trials} trials TPE never leaves its {engine.startup_trials(s)} random startup trials; raise automl.max_trials")
+    if backend == "slurm":
+        notes.append(f"the coordinator job holds its CPU while up to {s.max_concurrent} trial job(s) run, so the study needs {s.max_concurrent + 1} Slurm job slots at once; its time limit (slurm.time) must cover the whole study, not one trial (a study stopped by it continues with the same command)")
     if s.prunes and "train.validation_interval" not in s.trial_overrides and skill.name == "rtdetr":
         notes.append("pruning needs a validation metric every epoch: set automl.trial_overrides={train.validation_interval: 1}")
     return Review(
@@ -195,7 +197,7 @@ def render(review: Review) -> list[tuple[str, str]]:
         ("metric", f"{review.metric} ({review.direction}; {review.direction_source})"),
         ("budget per trial", f"{review.max_epochs} epochs ({review.budget_key})" + (f", first pruning after {review.min_epochs}" if review.min_epochs else "")),
         ("concurrency", f"{review.max_concurrent} trial(s) at once"),
-        ("backend", review.backend + (f", image {review.image}" if review.image else "") + f", {review.trial_resources['nproc_per_node']} process(es) x {review.trial_resources['nnodes']} node(s) per trial"),
+        ("backend", backend_line(review)),
         ("expected runtime", runtime),
         ("epoch time", est.source),
     ]
@@ -203,6 +205,14 @@ def render(review: Review) -> list[tuple[str, str]]:
         rows.append(("every trial", ", ".join(f"{k}={v}" for k, v in review.trial_overrides.items())))
     rows += [("note", n) for n in review.notes]
     return rows
+
+
+def backend_line(review: Review) -> str:
+    """Where the coordinator and the trials run: on Slurm they are separate jobs, and that shapes the cluster's load."""
+    per_trial = f"{review.trial_resources['nproc_per_node']} process(es) x {review.trial_resources['nnodes']} node(s) per trial"
+    if review.backend == "slurm":
+        return f"slurm: the study coordinator runs as one Slurm job (1 CPU, no GPU) for the whole study and submits each trial as a separate Slurm job (sbatch), {per_trial}"
+    return review.backend + (f", image {review.image}" if review.image else "") + f", {per_trial}"
 
 
 def space_rows(review: Review) -> list[tuple[str, str, str, str, str]]:

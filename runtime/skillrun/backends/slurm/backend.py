@@ -8,8 +8,11 @@ processes per node run under torchrun. The job records its own states through
 Slurm says when the job could not (canceled, timed out, node failure, requeued).
 
 Cluster defaults (partition, account, time, GPUs/CPUs per node, extra
-``#SBATCH`` lines) come from the ``slurm:`` section of the user config file.
-Secrets never enter the script: sbatch passes the submitting environment on.
+``#SBATCH`` lines) come from the ``slurm:`` section of the user config file;
+an AutoML study's coordinator job gets a small request instead (one CPU, no
+GPU: :mod:`.nested`). Secrets never enter the script: sbatch passes the
+submitting environment on, minus the job variables of an allocation it is
+submitted from (the coordinator's, or an interactive ``salloc``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from skillrun.backends.base import DEFAULT_GRACE_S, Backend, LaunchContext
 from skillrun.backends.slurm.config import SlurmOptions
+from skillrun.backends.slurm.nested import coordinator_options, is_coordinator, submit_env
 from skillrun.backends.slurm.script import ScriptInputs, render
 from skillrun.backends.slurm.states import ERROR_CLASSES, SlurmJob, normalize
 from skillrun.contracts.job import JobRecord, JobState
@@ -49,10 +53,12 @@ class SlurmBackend(Backend):
     def affinity(cls) -> int:
         return 2 if shutil.which("sbatch") else 0  # plan works anywhere; run needs sbatch (preflight)
 
-    def options(self) -> SlurmOptions:
+    def options(self, launch: Launch | None = None) -> SlurmOptions:
+        """The ``slurm:`` config section; for a study coordinator's ``launch``, its small request."""
         from skillrun import userconfig
 
-        return userconfig.section("slurm", SlurmOptions)[0]
+        options = userconfig.section("slurm", SlurmOptions)[0]
+        return coordinator_options(options) if launch is not None and is_coordinator(launch.argv) else options
 
     def preflight(self) -> None:
         missing = [c for c in ("sbatch", "squeue", "scontrol", "scancel") if not shutil.which(c)]
@@ -66,7 +72,7 @@ class SlurmBackend(Backend):
         return super().launch_argv(command, nproc, nnodes)
 
     def plan(self, ctx: LaunchContext, launch: Launch) -> dict[str, Any]:
-        options = self.options()
+        options = self.options(launch)
         params = ctx.skill.info.actions[ctx.action].spec_params
         resume = {
             "set": sorted(k for k, r in params.items() if r.value == "resume_model"),
@@ -108,7 +114,7 @@ class SlurmBackend(Backend):
 
     def submit(self, record: JobRecord, env: dict[str, str]) -> JobRecord:
         job_dir = self.store.job_dir(record.id)
-        options = self.options()
+        options = self.options(record.launch)
         resume = record.backend.ref.get("resume") or {"set": [], "clear": []}
         inputs = self._inputs(record.id, record.skill, record.action, job_dir, record.launch, options, resume["set"])
         scripts = render(inputs)
@@ -117,7 +123,7 @@ class SlurmBackend(Backend):
         atomic_write_text(inputs.batch_file, scripts.batch)
         argv = ["sbatch", "--parsable", str(inputs.batch_file)]
         try:
-            res = subprocess.run(argv, env=env, cwd=record.launch.cwd, capture_output=True, text=True, timeout=_TIMEOUT_S, stdin=subprocess.DEVNULL)
+            res = subprocess.run(argv, env=submit_env(env), cwd=record.launch.cwd, capture_output=True, text=True, timeout=_TIMEOUT_S, stdin=subprocess.DEVNULL)
             why = (res.stderr or res.stdout).strip() if res.returncode else ""
         except (OSError, subprocess.TimeoutExpired) as exc:
             res, why = None, f"{type(exc).__name__}: {exc}"

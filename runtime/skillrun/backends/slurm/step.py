@@ -10,7 +10,8 @@ When Slurm signals it (``scontrol requeue``, preemption, the time limit, a
 Slurm can. It keeps relaying until ``srun`` is gone, then leaves; ``status`` of
 the backend writes CANCELED, ERROR/SlurmTimeout or the requeue from what Slurm
 says. skillrun's own ``cancel`` marks the record first (``cancel_requested``) and
-signals only the steps, so the supervisor then records CANCELED itself.
+signals only the steps, so the supervisor then records CANCELED itself, and
+scancels its own job so that Slurm's accounting says CANCELLED as well.
 
 On a restart (``SLURM_RESTART_COUNT`` > 0) it first points the action's resume
 keys at the newest complete checkpoint in the results folder (the spec before
@@ -148,12 +149,28 @@ def _supervise(store: JobStore, record: JobRecord, cmd: list[str], note: str | N
             say(f"exit code {code}")
     if store.load(record.id).backend.ref.get("cancel_requested"):  # cancel signals the steps, not this process
         store.move(record.id, JobState.CANCELED, by="runner", note="stopped by cancel", exit_code=code)
+        _end_as_cancelled()
         return 0
     if _SIGNALED or (code != 0 and _ended_by_slurm(code)):
         return 128 + signal.Signals[_SIGNALED].value if _SIGNALED else 1
     upload_note = runner._upload(store, record, lambda text: None)  # noqa: SLF001 - the local runner's upload step, shared
     runner._finish(store, record, code, tail, redact, upload_note)  # noqa: SLF001 - same outcome rules as a local job
     return code if 0 <= code < 256 else 1
+
+
+def _end_as_cancelled() -> None:
+    """``scancel`` this job before the batch script exits, so Slurm too says CANCELLED (squeue, sacct), not COMPLETED.
+
+    Otherwise the backend's own ``scancel`` comes after the batch script has
+    already ended with 0, and a canceled (e.g. pruned) job counts as a success in
+    the cluster's accounting. Slurm's SIGTERM that follows only sets ``_SIGNALED``.
+    """
+    job_id = os.environ.get("SLURM_JOB_ID")
+    if job_id:
+        try:
+            subprocess.run(["scancel", job_id], capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
 
 
 def _ended_by_slurm(code: int) -> bool:
