@@ -10,7 +10,9 @@ sparse ids; default 64 train / 16 val images at 128 px) with the tiny CPU recipe
 * **random**: ``--random-trials`` (16) trials, random sampling, no pruning;
 * **hyperband**: up to ``--hyperband-trials`` (32) trials, random sampling with the same
   seed (so it proposes the same configurations in the same order) plus
-  HyperbandPruner(min 1 epoch, max ``--epochs``, factor ``--eta``);
+  HyperbandPruner(min 1 epoch, max ``--epochs``, factor ``--eta``), pruning on the skill's
+  ``automl.pruning_metric`` (rtdetr: ``train_loss``; ``--pruning-metric val_mAP`` prunes on the
+  objective itself);
 * **bayesian**: ``--bayes-trials`` (16) trials, TPE, no pruning.
 
 The target is the best ``val_mAP`` any random trial reached (at any epoch). For
@@ -88,6 +90,7 @@ def run_study(args: argparse.Namespace, algorithm: str, trials: int, overrides: 
         f"automl.parameters={params}",
         f"automl.ranges={ranges}",
         "automl.trial_overrides={train.validation_interval: 1}",
+        *([f"automl.pruning_metric={args.pruning_metric}"] if args.pruning_metric else []),
     ]
     spec_file = REPO / "examples" / "rtdetr_tiny_cpu.yaml" if args.skill == "rtdetr" else None
     t0 = time.monotonic()
@@ -135,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val-images", type=int, default=16)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--pruning-metric", default=None, help="automl.pruning_metric for hyperband (default: the skill schema's, train_loss for rtdetr)")
     parser.add_argument("--workspace", default=None, help="default: a temporary folder, removed at the end unless --keep")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args(argv)
@@ -156,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         "bayesian": run_study(args, "bayesian", args.bayes_trials, overrides, bank),
     }
     runs = {name: curves(job, args.workspace) for name, job in studies.items()}
+    review = json.loads((studies["hyperband"].action_dir / "review.json").read_text())
+    print(f"hyperband: {review['pruner']}, pruned on {review['pruning_metric']}; every study maximises {review['metric']}")
     target = max((v for _, values, _ in runs["random"] for v in values.values()), default=None)
     if target is None:
         print("random search produced no val_mAP; nothing to compare", file=sys.stderr)

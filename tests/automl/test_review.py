@@ -28,6 +28,7 @@ def test_review_json_has_everything_a_launch_needs(cli: Any, _isolated_home: Pat
     assert (review["metric"], review["direction"]) == ("train_loss", "minimize") and "loss" in review["direction_source"]
     assert (review["max_epochs"], review["min_epochs"], review["budget_key"]) == (9, 1, "train.num_epochs")
     assert review["pruner"].startswith("HyperbandPruner(min_resource=1, max_resource=9, reduction_factor=3)")
+    assert review["pruning_metric"] == "train_loss (minimize)"  # the study's own metric and direction (pruning_metric null)
     assert review["trial_resources"] == {"nproc_per_node": 1, "nnodes": 1}
     space = {row["path"]: row for row in review["space"]}
     assert space["train.lr"] == {"path": "train.lr", "type": "float", "low": 1e-4, "high": 1.0, "log": True, "baseline": 0.01, "source": "schema"}
@@ -118,3 +119,19 @@ def test_a_slurm_study_review_says_the_coordinator_and_each_trial_are_separate_s
         assert held not in script, held
     trial = cli(*rtdetr, "--automl", "off", "--json").json()["backend_plan"]["script"]  # a trial (one training) keeps the config's request
     assert all(want in trial for want in ("--gpus-per-node=8", "--cpus-per-task=16", '--mem="64G"', "--exclusive", "--gres=gpu:8"))
+
+
+def test_rtdetr_prunes_on_its_train_loss_and_says_why_a_val_metric_would_need_more(cli: Any, sdg: Any, _isolated_home: Path) -> None:
+    """The rtdetr schema's pruning_metric default (train_loss): maximise val_mAP, prune on the minimised loss."""
+    from tests.conftest import seed_train_overrides
+
+    spec = ("-e", str(REPO / "examples" / "rtdetr_tiny_cpu.yaml"), *seed_train_overrides(sdg), "dataset.batch_size=2", "automl.trial_overrides={}")
+    doc = cli("plan", "rtdetr", "train", *spec, "automl.algorithm=hyperband", "--json").json()
+    review = doc["automl"]["review"]
+    assert (review["metric"], review["direction"], review["pruning_metric"]) == ("val_mAP", "maximize", "train_loss (minimize)")
+    assert not any("validation every epoch" in n for n in review["notes"])
+    doc = cli("plan", "rtdetr", "train", *spec, "automl.algorithm=asha", "automl.pruning_metric=val_mAP50", "--json").json()
+    review = doc["automl"]["review"]
+    assert review["pruning_metric"] == "val_mAP50 (maximize)" and any("validation every epoch" in n for n in review["notes"])
+    doc = cli("plan", "rtdetr", "train", *spec, "automl.algorithm=bayesian", "--json").json()
+    assert doc["automl"]["review"]["pruning_metric"] is None

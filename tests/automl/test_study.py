@@ -139,3 +139,29 @@ def test_max_concurrent_two_runs_two_trials_at_once_and_never_three(sbank: Any) 
     assert best.job_id in {t["job_id"] for t in ran if t["value"] == best.value} and best.study == study.id
     assert json.loads((study.action_dir / "best_rec.json").read_text())["job_id"] == best.job_id
     assert study.metrics["best_val_mAP"] == best.value
+
+
+def test_pruning_on_train_loss_before_any_validation_ranks_the_right_way(sbank: Any) -> None:
+    """metric val_mAP (maximised), pruning_metric train_loss (minimised): the pruner sees the loss from epoch 1."""
+    overrides = ["automl.algorithm=asha", "automl.max_trials=7", "automl.parameters=[train.lr]", "automl.pruning_metric=train_loss",
+                 "train.num_epochs=4", "train.validation_interval=4", "train.sleep_per_epoch=0.15"]
+    study = skillrun.run("scriptjob", "train", overrides=overrides, bank=sbank, timeout=180)
+    assert study.record.state.value == "COMPLETE", study.log_text()
+    trials = _trials(study)
+    pruned = [t for t in trials if t["state"] == "PRUNED"]
+    assert pruned, trials
+    assert all(t["epochs"] < 4 and "train_loss=" in t["reason"] for t in pruned)  # before the only validation (epoch 4)
+    losses = {}  # trial -> per-epoch train_loss, from each child's own status.json
+    for t in trials:
+        if t["job_id"]:
+            events = [json.loads(line) for line in (Path(skillrun.job(t["job_id"]).action_dir) / "status.json").read_text().splitlines()]
+            losses[t["number"]] = [e["kpi"]["train_loss"] for e in events if e.get("epoch") is not None and "train_loss" in (e.get("kpi") or {})]
+    for t in pruned:  # a pruned trial never had the lowest loss at its rung so far: the sign flip ranks losses low = good
+        rung = t["epochs"] - 1
+        earlier = [losses[n][rung] for n in losses if n < t["number"] and len(losses[n]) > rung]
+        assert earlier and losses[t["number"]][rung] > min(earlier), (t, earlier)
+    best = study.best_rec()
+    assert best.metric == "val_mAP" and best.direction == "maximize"
+    assert next(t for t in trials if t["number"] == best.trial)["state"] == "COMPLETE"
+    review = json.loads((study.action_dir / "review.json").read_text())
+    assert review["pruning_metric"] == "train_loss (minimize)"

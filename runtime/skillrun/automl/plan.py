@@ -157,8 +157,8 @@ def _review(skill: Skill, s: AutomlSettings, space: Space, max_epochs: int, back
         notes.append(f"with {s.max_trials} trials TPE never leaves its {engine.startup_trials(s)} random startup trials; raise automl.max_trials")
     if backend == "slurm":
         notes.append(f"the coordinator job holds its CPU while up to {s.max_concurrent} trial job(s) run, so the study needs {s.max_concurrent + 1} Slurm job slots at once; its time limit (slurm.time) must cover the whole study, not one trial (a study stopped by it continues with the same command)")
-    if s.prunes and "train.validation_interval" not in s.trial_overrides and skill.name == "rtdetr":
-        notes.append("pruning needs a validation metric every epoch: set automl.trial_overrides={train.validation_interval: 1}")
+    if s.prunes and s.resolved_pruning_metric.startswith("val_") and "train.validation_interval" not in s.trial_overrides and skill.name == "rtdetr":
+        notes.append(f"pruning on {s.resolved_pruning_metric} needs a validation every epoch: set automl.trial_overrides={{train.validation_interval: 1}}, or prune on train_loss (automl.pruning_metric)")
     return Review(
         skill=skill.name,
         algorithm=s.algorithm,
@@ -172,6 +172,7 @@ def _review(skill: Skill, s: AutomlSettings, space: Space, max_epochs: int, back
         budget_key=s.budget_key,
         max_epochs=max_epochs,
         min_epochs=s.min_epochs if s.prunes else None,
+        pruning_metric=f"{s.resolved_pruning_metric} ({s.pruning_direction})" if s.prunes else None,
         max_concurrent=s.max_concurrent,
         backend=backend,
         trial_resources={"nproc_per_node": nproc, "nnodes": nnodes},
@@ -196,6 +197,7 @@ def render(review: Review) -> list[tuple[str, str]]:
         ("algorithm", f"{review.algorithm}: {review.sampler}" + (f" + {review.pruner}" if review.pruner else "")),
         ("metric", f"{review.metric} ({review.direction}; {review.direction_source})"),
         ("budget per trial", f"{review.max_epochs} epochs ({review.budget_key})" + (f", first pruning after {review.min_epochs}" if review.min_epochs else "")),
+        *([("pruned on", f"{review.pruning_metric} per epoch")] if review.pruning_metric else []),
         ("concurrency", f"{review.max_concurrent} trial(s) at once"),
         ("backend", backend_line(review)),
         ("expected runtime", runtime),

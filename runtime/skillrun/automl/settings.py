@@ -45,6 +45,10 @@ class AutomlSettings(BaseModel):
     direction: Direction | None = Field(default=None, description="null = minimize for a metric named *loss*, else maximize.")
     max_epochs: int | None = Field(default=None, ge=1, description="Epochs a trial may run (budget_key); null = the spec's value.")
     min_epochs: int = Field(default=1, ge=1, description="hyperband/asha: epochs before the first pruning decision.")
+    pruning_metric: str | None = Field(
+        default=None,
+        description="hyperband/asha: the per-epoch kpi the pruner compares (null = metric). A loss is minimised; a detector's mAP stays near 0 for its first epochs while its loss already ranks the configurations.",
+    )
     reduction_factor: int = Field(default=3, ge=2, description="hyperband/asha: keep 1 in reduction_factor trials at each rung.")
     max_concurrent: int = Field(default=1, ge=1, description="Trials running at once through the backend.")
     parameters: list[str] | None = Field(default=None, description="Dotted keys to search; null = the schema's automl_default_parameters.")
@@ -60,6 +64,17 @@ class AutomlSettings(BaseModel):
         if self.direction is not None:
             return self.direction
         return "minimize" if "loss" in self.metric.lower() else "maximize"
+
+    @property
+    def resolved_pruning_metric(self) -> str:
+        return self.pruning_metric or self.metric
+
+    @property
+    def pruning_direction(self) -> Direction:
+        """The study's direction for its own metric; for another pruning metric, inferred from its name."""
+        if self.pruning_metric is None or self.pruning_metric == self.metric:
+            return self.resolved_direction
+        return "minimize" if "loss" in self.pruning_metric.lower() else "maximize"
 
     @property
     def prunes(self) -> bool:

@@ -167,14 +167,19 @@ class Coordinator:
 
         job = Job(self.store, run.job_id)
         rec = job.refresh()
-        values = per_epoch(read_status(job.action_dir), self.s.metric)
-        for epoch in sorted(e for e in values if e not in run.seen):
-            run.trial.report(values[epoch], step=epoch + 1)
+        events = read_status(job.action_dir)
+        values = per_epoch(events, self.s.metric)
+        pruning = self.s.resolved_pruning_metric
+        signal = values if pruning == self.s.metric else per_epoch(events, pruning)
+        # Optuna's pruners rank intermediate values in the study's direction: flip a pruning metric that runs the other way
+        sign = 1 if self.s.pruning_direction == self.s.resolved_direction else -1
+        for epoch in sorted(e for e in signal if e not in run.seen):
+            run.trial.report(sign * signal[epoch], step=epoch + 1)
             run.seen.add(epoch)
             if self.s.prunes and not rec.state.terminal and run.trial.should_prune():
                 rec = job.backend.cancel(self.store.load(run.job_id), CANCEL_GRACE_S)
                 if rec.state.value != "COMPLETE":
-                    self._tell(run.trial, "PRUNED", reason=f"pruned after {epoch + 1} epoch(s): {self.s.metric}={values[epoch]:.5g}", epochs=epoch + 1)
+                    self._tell(run.trial, "PRUNED", reason=f"pruned after {epoch + 1} epoch(s): {pruning}={signal[epoch]:.5g}", epochs=epoch + 1)
                     self.log(f"trial {run.trial.number}: pruned after {epoch + 1} epoch(s), job {run.job_id} {rec.state.value}")
                     del self.running[run.trial.number]
                     self._write()

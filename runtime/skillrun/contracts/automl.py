@@ -47,6 +47,7 @@ class Review(BaseModel):
     budget_key: str
     max_epochs: int = Field(description="Budget per trial: epochs a trial may run.")
     min_epochs: int | None = Field(description="hyperband/asha: epochs before the first pruning decision.")
+    pruning_metric: str | None = Field(default=None, description="hyperband/asha: the per-epoch kpi the pruner compares, with its direction (null: no pruning).")
     max_concurrent: int
     backend: str
     trial_resources: dict[str, int] = Field(description="nproc_per_node and nnodes of each trial job.")
