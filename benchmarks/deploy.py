@@ -3,10 +3,14 @@
 One run, one machine, one model: the model is trained here (the tiny preset on generated
 data, so its mAP means something) or taken from ``--checkpoint``; then exported (postprocessed,
 dynamic batch) and quantized with the engine's own actions (``export.run``, ``quantize.run``:
-calibration on the train split). Latency is the mean milliseconds per image of
-``runner.detect`` (network + top-k post-processing) at batch 1 and 8 on random input, after
-warm-up, sequentially; mAP is COCO mAP on the val split through the same evaluation code
-(``loop.predict_with`` + ``coco_eval``). Targets (issue 8): ORT fp32 >= 4x eager, INT8 >= 1.3x
+calibration on the train split). "ort fp32" and "ort int8" are the engines the deploy action
+builds (fp32: onnxslim, then ONNX Runtime's offline optimisation; int8: the QDQ graph as
+quantize wrote it, optimised offline); "ort fp32 export" is the exported graph as it is, to show
+what the simplification adds. Latency is the mean milliseconds per image of ``runner.detect``
+(network + top-k post-processing) at batch 1 and 8 on random input, after warm-up; the runners
+are measured in ``--rounds`` interleaved rounds and the median round is shown. mAP is COCO mAP
+on the val split through the same evaluation code (``loop.predict_with`` + ``coco_eval``).
+Targets (issue 8): ORT fp32 >= 4x eager, INT8 >= 1.3x
 ORT fp32 with <= 1 mAP point (0.01) lost.
 
 Model size matters for the ratios: a tiny network is dominated by per-op overhead, where
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -77,6 +82,7 @@ def main() -> int:
     ap.add_argument("--train-images", type=int, default=64)
     ap.add_argument("--val-images", type=int, default=32)
     ap.add_argument("--iters", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved measuring rounds (the median is shown)")
     ap.add_argument("--threads", type=int, default=0, help="torch and ORT intra-op threads (0 = their default)")
     ap.add_argument("--checkpoint", type=Path, help="a trained checkpoint instead of training here (its val data is generated at --size)")
     ap.add_argument("--keep", type=Path, help="keep the work folder here")
@@ -85,7 +91,7 @@ def main() -> int:
     import torch
 
     from skillrun.data.sdg import generate_coco
-    from skillrun.engine.rtdetr import export, quantize, train
+    from skillrun.engine.rtdetr import deploy, export, quantize, train
     from skillrun.engine.rtdetr.checkpoint import model_from_checkpoint
     from skillrun.engine.rtdetr.runner import OrtRunner, TorchRunner, measure_latency
 
@@ -116,18 +122,30 @@ def main() -> int:
     io = quantize.graph_io(json.loads(onnx_file.with_suffix(".json").read_text()))
     model, _ = model_from_checkpoint(ckpt)
     model = model.to(memory_format=torch.channels_last)
-    runners = {"pytorch eager": TorchRunner(model), "ort fp32": OrtRunner(onnx_file, threads=args.threads), "ort int8": OrtRunner(int8_file, threads=args.threads)}
+    # the deploy action's own ONNX Runtime engines (fp32: onnxslim + ORT offline optimisation; int8: ORT offline)
+    build, fp32_engine = deploy._ort_engine(onnx_file, root / "deploy-fp32" / "model.ort.onnx", 8, quantized=False)
+    _, int8_engine = deploy._ort_engine(int8_file, root / "deploy-int8" / "model.ort.onnx", 8, quantized=True)
+    for engine in (fp32_engine, int8_engine):
+        engine.max_batch = None
+    runners = {"pytorch eager": TorchRunner(model), "ort fp32 export": OrtRunner(onnx_file, threads=args.threads),
+               "ort fp32": fp32_engine, "ort int8": int8_engine}
+    samples: dict[tuple[str, int], list[float]] = {}
+    for _ in range(args.rounds):  # interleaved rounds, median per runner: one slow spell on a shared VM moves one round, not a runner
+        for name, runner in runners.items():
+            for b in (1, 8):
+                samples.setdefault((name, b), []).append(measure_latency(runner, batch=b, height=args.size, width=args.size, iters=args.iters))
     rows: dict[str, dict[str, float]] = {}
     for name, runner in runners.items():
-        row = {f"b{b}_ms": measure_latency(runner, batch=b, height=args.size, width=args.size, iters=args.iters) for b in (1, 8)}
-        row["mAP"] = quantize.evaluate_runner(runner, ds, io)["mAP"]
-        rows[name] = row
+        rows[name] = {f"b{b}_ms": statistics.median(samples[(name, b)]) for b in (1, 8)}
+        rows[name]["mAP"] = quantize.evaluate_runner(runner, ds, io)["mAP"]
     eager, fp32, int8 = rows["pytorch eager"], rows["ort fp32"], rows["ort int8"]
     print(f"\nmodel: {args.backbone} at {args.size}x{args.size}, {'trained ' + str(args.epochs) + ' epochs' if args.epochs and not args.checkpoint else ckpt}"
           f"{'' if trained else ' (UNTRAINED: mAP not meaningful)'}; {args.val_images} val images; torch {torch.__version__}, threads {torch.get_num_threads()}")
-    print(f"{'runtime':<14} {'b1 ms/img':>10} {'b8 ms/img':>10} {'mAP':>8}")
+    print(f"ort fp32 = the deploy engine: {build['optimization']} ({build['simplified']['nodes_before']} -> {build['simplified']['nodes_after']} nodes); "
+          f"ort fp32 export = the exported graph in ONNX Runtime as it is; median of {args.rounds} interleaved rounds of {args.iters} runs")
+    print(f"{'runtime':<16} {'b1 ms/img':>10} {'b8 ms/img':>10} {'mAP':>8}")
     for name, row in rows.items():
-        print(f"{name:<14} {row['b1_ms']:>10.2f} {row['b8_ms']:>10.2f} {row['mAP']:>8.4f}")
+        print(f"{name:<16} {row['b1_ms']:>10.2f} {row['b8_ms']:>10.2f} {row['mAP']:>8.4f}")
     for b in (1, 8):
         r_ort, r_int8 = eager[f"b{b}_ms"] / fp32[f"b{b}_ms"], fp32[f"b{b}_ms"] / int8[f"b{b}_ms"]
         print(f"batch {b}: ORT fp32 {r_ort:.2f}x eager (target >= {TARGET_ORT}x: {'met' if r_ort >= TARGET_ORT else 'NOT met'}); "

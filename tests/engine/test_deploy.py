@@ -62,6 +62,10 @@ def test_manifest_has_what_isaac_ros_needs(trained: Trained, exported: Path, tmp
     assert ros["launch_arguments"]["input_binding_names"] == ["images", "orig_target_sizes"]
     assert not ros["compatible"] and any("640x640" in i for i in ros["issues"])  # a 64 px model, said plainly
     assert m["latency_ms"]["batch_1"] > 0 and Path(m["engine"]["path"]).is_file()
+    if m["engine"]["runtime"] == "onnxruntime":  # the fp32 graph was simplified first (no leftover temporary file)
+        slim = m["engine"]["build"]["simplified"]
+        assert slim["tool"].startswith("onnxslim") and 0 < slim["nodes_after"] < slim["nodes_before"]
+        assert not list(out.glob(".*"))
 
 
 def test_int8_needs_a_quantized_model(trained: Trained, exported: Path, tmp_path: Path) -> None:

@@ -69,7 +69,7 @@ def run(spec: dict[str, Any], out: Path) -> int:
         build = trt.build_engine(onnx_file, engine_file, inputs, data_type=data_type, max_batch=max_batch, workspace_mb=int(dep.get("workspace_size_mb", 1024)))
         runner: Any = TrtRunner(engine_file, max_batch=max_batch)
     else:
-        build, runner = _ort_engine(onnx_file, engine_file, max_batch)
+        build, runner = _ort_engine(onnx_file, engine_file, max_batch, quantized=quantized)
     target_engine = engine_file if runtime == "tensorrt" else engine_file.parent / "model.engine"
     trt_block = {"available": ok, "reason": reason, "used": runtime == "tensorrt", "target_engine": str(target_engine.resolve()),
                  "build_command": trt.trtexec_command(onnx_file.resolve(), target_engine.resolve(), inputs, data_type=data_type,
@@ -115,19 +115,48 @@ def _check(dep: dict[str, Any], io: dict[str, Any], data_type: str, quantized: b
         raise DeployError("; ".join(problems))
 
 
-def _ort_engine(onnx_file: Path, engine_file: Path, max_batch: int) -> tuple[dict[str, Any], Any]:
-    """Optimise offline to ``engine_file`` (extended: portable), then load it with every optimisation on."""
+def _ort_engine(onnx_file: Path, engine_file: Path, max_batch: int, *, quantized: bool) -> tuple[dict[str, Any], Any]:
+    """Simplify (fp32), optimise offline to ``engine_file`` (extended: portable), then load it with every optimisation on."""
     import onnxruntime as ort
 
     from skillrun.engine.rtdetr.runner import OrtRunner, ort_session_options
 
     engine_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = engine_file.with_name(f".{engine_file.name}.tmp")
-    ort.InferenceSession(str(onnx_file), ort_session_options(level="extended", optimized_path=tmp), providers=["CPUExecutionProvider"])
+    slim = engine_file.with_name(f".{engine_file.stem}.slim.onnx")
+    build: dict[str, Any] = {"onnxruntime": ort.__version__, "providers": ["CPUExecutionProvider"]}
+    source = onnx_file
+    if not quantized:  # a QDQ graph stays as quantize wrote it: folding its weight DequantizeLinear nodes would make it float again
+        build["simplified"] = simplify(onnx_file, slim)
+        source = slim
+    try:
+        ort.InferenceSession(str(source), ort_session_options(level="extended", optimized_path=tmp), providers=["CPUExecutionProvider"])
+    finally:
+        slim.unlink(missing_ok=True)
     tmp.replace(engine_file)
     runner = OrtRunner(engine_file, level="all")
     runner.max_batch = max_batch
-    return {"onnxruntime": ort.__version__, "optimization": "extended offline (saved), all at load", "providers": ["CPUExecutionProvider"]}, runner
+    build["optimization"] = ("onnxslim, then " if not quantized else "") + "ONNX Runtime extended offline (saved), all at load"
+    return build, runner
+
+
+def simplify(onnx_file: Path, out: Path) -> dict[str, Any]:
+    """``onnxslim``: fold the shape arithmetic a dynamic-batch TorchScript export carries and fuse what ORT does not.
+
+    Measured on the tiny preset at 128 px: 2358 -> 541 nodes, 1.2-1.5x faster in ONNX Runtime than
+    the same graph optimised by ONNX Runtime alone (``benchmarks/deploy.py`` prints both).
+    """
+    import contextlib
+    import io
+
+    import onnx
+    import onnxslim
+
+    before = len(onnx.load(str(onnx_file), load_external_data=False).graph.node)
+    with contextlib.redirect_stdout(io.StringIO()):  # its summary table would land in the job's log
+        model = onnxslim.slim(str(onnx_file))
+    onnx.save(model, str(out))
+    return {"tool": f"onnxslim {onnxslim.__version__}", "nodes_before": before, "nodes_after": len(model.graph.node)}
 
 
 def _latency(runner: Any, io: dict[str, Any], max_batch: int) -> dict[str, Any]:
