@@ -113,6 +113,23 @@ def test_gpu_ids_must_match_num_gpus(bank) -> None:
     assert issue.value == 8 and "gpu_ids" in issue.render()
 
 
+@pytest.mark.parametrize(
+    ("overrides", "positions"),
+    [
+        (["dataset.augmentation.train_spatial_size=[64,64]", "dataset.augmentation.eval_spatial_size=[64,64]", "dataset.augmentation.multi_scales=[]"], 84),
+        (["dataset.augmentation.multi_scales=[64,640]"], 84),  # the smallest multi-scale size counts
+        (["dataset.augmentation.train_spatial_size=[96,64]", "dataset.augmentation.eval_spatial_size=[96,96]", "dataset.augmentation.multi_scales=[]"], 126),
+    ],
+)
+def test_more_queries_than_encoder_positions_is_refused_before_launch(bank, overrides: list[str], positions: int) -> None:
+    """RT-DETR's encoder top-k picks num_queries positions: 100 at 64 px (84 positions) used to fail on the first batch."""
+    report = skillrun.validate("rtdetr", "train", overrides=[f"model.num_queries={positions + 1}", "model.num_select=50", *overrides], check_data=False, bank=bank)
+    issue = errors(report)["model.num_queries"]
+    assert issue.code == "rule:queries-within-encoder-positions" and issue.value == positions + 1 and f"the {positions} encoder positions" in issue.message
+    fine = skillrun.validate("rtdetr", "train", overrides=[f"model.num_queries={positions}", "model.num_select=50", *overrides], check_data=False, bank=bank)
+    assert "model.num_queries" not in errors(fine)
+
+
 def test_validation_writes_nothing(bank, sdg, _isolated_home: Path) -> None:
     skillrun.validate("rtdetr", "train", overrides=seed_train_overrides(sdg), bank=bank)
     skillrun.validate("rtdetr", "train", overrides=["train.num_epochs=-1"], bank=bank)
