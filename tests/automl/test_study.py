@@ -151,6 +151,7 @@ def test_pruning_on_train_loss_before_any_validation_ranks_the_right_way(sbank: 
     pruned = [t for t in trials if t["state"] == "PRUNED"]
     assert pruned, trials
     assert all(t["epochs"] < 4 and "train_loss=" in t["reason"] for t in pruned)  # before the only validation (epoch 4)
+    assert all(t["value"] is None for t in pruned)  # no val_mAP yet; the (negated) loss the pruner saw is not shown as one
     losses = {}  # trial -> per-epoch train_loss, from each child's own status.json
     for t in trials:
         if t["job_id"]:

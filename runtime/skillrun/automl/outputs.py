@@ -42,7 +42,7 @@ def trial_rows(study: Any, store: JobStore) -> list[TrialRow]:
             TrialRow(
                 number=t.number,
                 state=t.state.name,
-                value=t.value if t.state.name == "COMPLETE" else (_last(t.intermediate_values) if t.state.name == "PRUNED" else None),
+                value=t.value if t.state.name == "COMPLETE" else (_pruned_value(t) if t.state.name == "PRUNED" else None),
                 job_id=job_id,
                 job_state=job_state,
                 epochs=int(attrs.get("epochs", len(t.intermediate_values))),
@@ -56,7 +56,11 @@ def trial_rows(study: Any, store: JobStore) -> list[TrialRow]:
     return rows
 
 
-def _last(values: dict[int, float]) -> float | None:
+def _pruned_value(trial: Any) -> float | None:
+    """The study's metric when the trial was pruned (its intermediate values may be another, signed, pruning metric)."""
+    if "metric_value" in trial.user_attrs:
+        return trial.user_attrs["metric_value"]
+    values = trial.intermediate_values  # a journal written before pruning_metric existed: they are the metric
     return values[max(values)] if values else None
 
 

@@ -179,6 +179,8 @@ class Coordinator:
             if self.s.prunes and not rec.state.terminal and run.trial.should_prune():
                 rec = job.backend.cancel(self.store.load(run.job_id), CANCEL_GRACE_S)
                 if rec.state.value != "COMPLETE":
+                    seen = [values[e] for e in sorted(values) if e <= epoch]  # the study's metric, which the table shows (not the pruning signal)
+                    run.trial.set_user_attr("metric_value", seen[-1] if seen else None)
                     self._tell(run.trial, "PRUNED", reason=f"pruned after {epoch + 1} epoch(s): {pruning}={signal[epoch]:.5g}", epochs=epoch + 1)
                     self.log(f"trial {run.trial.number}: pruned after {epoch + 1} epoch(s), job {run.job_id} {rec.state.value}")
                     del self.running[run.trial.number]

@@ -67,7 +67,7 @@ class TrialRow(BaseModel):
 
     number: int
     state: Literal["COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING"]
-    value: float | None = None
+    value: float | None = Field(default=None, description="The study's metric: the trial's best epoch (COMPLETE), the last seen before pruning (PRUNED, null if none yet).")
     job_id: str | None = None
     job_state: str | None = None
     epochs: int = Field(default=0, description="Epochs the child ran (trial-epochs spent).")
