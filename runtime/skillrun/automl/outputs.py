@@ -133,8 +133,11 @@ def write_metrics(folder: Path, rows: list[TrialRow], best: BestRec | None) -> d
     return out
 
 
-def write_plots(folder: Path, study: Any, *, pruning: bool) -> list[str]:
-    """Optimisation history, parameter importances (when Optuna can compute them), learning curves."""
+def write_plots(folder: Path, study: Any, *, pruning: bool, signal: str = "") -> list[str]:
+    """Optimisation history, parameter importances (when Optuna can compute them), learning curves.
+
+    ``signal`` labels the learning curves: what the pruner was fed (``-train_loss`` when a loss was negated).
+    """
     made: list[str] = []
     if not any(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False)):
         return made
@@ -153,6 +156,8 @@ def write_plots(folder: Path, study: Any, *, pruning: bool) -> list[str]:
                 warnings.simplefilter("ignore")
                 ax = draw(study)
             fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
+            if name == "intermediate_values.png" and signal and hasattr(ax, "set_ylabel"):
+                ax.set_ylabel(f"{signal} (what the pruner compared)")
             fig.set_size_inches(8, 5)
             fig.tight_layout()
             fig.savefig(folder / name, dpi=100)

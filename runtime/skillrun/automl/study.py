@@ -294,7 +294,7 @@ class Coordinator:
             what = f"trial {last.number} {last.state}" + (f" {self.s.metric}={last.value:.5g}" if last and last.value is not None else "") if last else "trial"
             self.status.write("RUNNING", f"{what}; best {self.s.metric}={best.value:.5g} (trial {best.trial})" if best else what, step=done, max_step=self.s.max_trials, kpi=kpi)
         else:
-            with_plots = outputs.write_plots(self.folder, self.study, pruning=self.s.prunes)
+            with_plots = outputs.write_plots(self.folder, self.study, pruning=self.s.prunes, signal=("-" if self.s.pruning_direction != self.s.resolved_direction else "") + self.s.resolved_pruning_metric)
             self.log(f"wrote {', '.join([outputs.TRIALS_FILE, outputs.TRIALS_CSV, *with_plots])}" + (f" and {outputs.BEST_REC_FILE}" if best else ""))
 
 
