@@ -105,12 +105,11 @@ class DockerBackend(Backend):
 
     def cancel(self, record: JobRecord, grace: float = DEFAULT_GRACE_S) -> JobRecord:
         from skillrun.backends.local import _owned, _stop_group
-        from skillrun.backends.runner import with_ref
 
         record = self.store.load(record.id)
         if record.state.terminal:
             return record
-        record = self.store.update(record.id, lambda rec: with_ref(rec, {"cancel_requested": True}))
+        record = self.store.update(record.id, lambda rec: rec.with_ref(cancel_requested=True))
         box = self._container(record)
         if box is not None:
             box.stop(timeout=max(1, round(grace)))  # SIGTERM, the grace, then SIGKILL (docker stop)

@@ -63,10 +63,10 @@ def _supervise(store: JobStore, record: JobRecord) -> None:
                 if more and container.is_driver_mismatch(why):
                     say(f"driver/CUDA mismatch: falling back to {candidates[i + 1]} (seed 000's tag rule)")
                     continue
-                store.update(record.id, lambda rec: runner.with_ref(rec, {"image_tried": tried}))
+                store.update(record.id, lambda rec: rec.with_ref(image_tried=tried))
                 store.move(record.id, JobState.ERROR, by="runner", error_class="LaunchError", error_message=f"{image}: {why}"[:2000])
                 return
-            store.update(record.id, lambda rec, b=box, im=image: runner.with_ref(rec, {"container_id": b.id, "image": im, "image_tried": tried}))
+            store.update(record.id, lambda rec, b=box, im=image: rec.with_ref(container_id=b.id, image=im, image_tried=tried))
             store.move(record.id, JobState.RUNNING, by="runner", note=f"container {box.short_id} from {image}", only_from={JobState.PENDING})
             tail = _relay(box, log, redact)
             code = int(box.wait().get("StatusCode", 1))
@@ -78,7 +78,7 @@ def _supervise(store: JobStore, record: JobRecord) -> None:
             tried.append({"image": image, "outcome": f"exit {code}"})
             break
         say(f"exit code {code}")
-    record = store.update(record.id, lambda rec: runner.with_ref(rec, {"image_tried": tried}))
+    record = store.update(record.id, lambda rec: rec.with_ref(image_tried=tried))
     if record.backend.ref.get("cancel_requested"):
         store.move(record.id, JobState.CANCELED, by="runner", note="stopped by cancel", exit_code=code)
         return

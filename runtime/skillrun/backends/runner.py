@@ -87,11 +87,6 @@ def relay_lines(lines: Iterable[bytes], log: Any, redact: Redactor, keep: int) -
     return tail
 
 
-def with_ref(rec: JobRecord, extra: dict[str, Any]) -> JobRecord:
-    """``rec`` with ``extra`` merged into ``backend.ref`` (what the backend planned is kept)."""
-    return rec.model_copy(update={"backend": rec.backend.model_copy(update={"ref": {**rec.backend.ref, **extra}})})
-
-
 def _register(store: JobStore, job_id: str) -> JobRecord:
     import psutil
 
@@ -102,7 +97,7 @@ def _register(store: JobStore, job_id: str) -> JobRecord:
         if rec.state is not JobState.PENDING:
             msg = f"job {job_id} is {rec.state.value}, not PENDING"
             raise RuntimeError(msg)
-        return with_ref(rec, mine)
+        return rec.with_ref(**mine)
 
     return store.update(job_id, change)
 

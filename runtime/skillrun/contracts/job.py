@@ -105,6 +105,10 @@ class JobRecord(_Model):
         step = Transition(state=state, at=utcnow(), by=by, note=note)
         return self.model_copy(update={"state": state, "transitions": [*self.transitions, step], **changes})
 
+    def with_ref(self, **extra: Any) -> JobRecord:
+        """A copy with ``extra`` merged into ``backend.ref`` (what the backend recorded before is kept)."""
+        return self.model_copy(update={"backend": self.backend.model_copy(update={"ref": {**self.backend.ref, **extra}})})
+
     @property
     def started_at(self) -> datetime | None:
         return next((t.at for t in reversed(self.transitions) if t.state is JobState.RUNNING), None)

@@ -205,7 +205,7 @@ class SlurmBackend(Backend):
         job = self.query(slurm_id)
         if job is None or job.terminal:
             return self.status(record)  # it ended on its own before the cancel
-        self.store.update(record.id, lambda rec: rec.model_copy(update={"backend": rec.backend.model_copy(update={"ref": {**rec.backend.ref, "cancel_requested": True}})}))
+        self.store.update(record.id, lambda rec: rec.with_ref(cancel_requested=True))
         if job.ours is not JobState.PENDING:  # running: SIGTERM to the job's steps (not the supervisor), the grace, then SIGKILL
             _run(["scancel", "--signal=TERM", slurm_id])
             if not self._wait_gone(slurm_id, grace):

@@ -112,7 +112,7 @@ def _register(store: JobStore, job_id: str, restart: int, note: str | None) -> J
     def change(rec: JobRecord) -> JobRecord | None:
         if rec.state.terminal:
             return None
-        new = rec.model_copy(update={"backend": rec.backend.model_copy(update={"ref": {**rec.backend.ref, **where}})})
+        new = rec.with_ref(**where)
         if new.state is JobState.RUNNING and restart > 0:
             new = new.moved(JobState.PENDING, by="backend:slurm", note=f"requeued by Slurm (restart {restart})")
         if new.state is JobState.PENDING:
