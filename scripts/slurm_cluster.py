@@ -225,6 +225,28 @@ def start(root: Path = DEFAULT_DIR, *, install_missing: bool = True, timeout: fl
     return cluster
 
 
+def restart_controller(root: Path = DEFAULT_DIR, down_s: float = 1.0, timeout: float = 15) -> None:
+    """Stop slurmctld (SIGTERM: it saves its state), leave it down ``down_s`` seconds, start it again.
+
+    What a controller restart or failover looks like to clients: "Unable to contact slurm
+    controller (connect failure)" for a moment, then the same jobs as before.
+    """
+    pid = int((root / "slurmctld.pid").read_text().split()[0])
+    if not _is_ours(pid):
+        msg = f"pid {pid} in {root / 'slurmctld.pid'} is not slurmctld"
+        raise ClusterUnavailable(msg)
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            msg = f"slurmctld (pid {pid}) did not stop within {timeout:g} s"
+            raise ClusterUnavailable(msg)
+        time.sleep(0.05)
+    time.sleep(down_s)
+    conf = root / "slurm.conf"
+    _spawn(["slurmctld", "-f", str(conf)], conf, root / "log" / "daemons.log")
+
+
 def stop(root: Path = DEFAULT_DIR, timeout: float = 15) -> list[int]:
     """Stop the daemons by the PIDs they recorded (SIGTERM, then SIGKILL); returns the PIDs signalled."""
     pids = []

@@ -117,6 +117,27 @@ def test_requeued_job_resumes_from_its_newest_checkpoint(tmp_path: Path, bank: A
     assert sorted(p.name for p in job.action_dir.glob("model_epoch_*.pth")) == [f"model_epoch_{i:03d}.pth" for i in range(8)]
 
 
+def test_a_cancel_rides_out_a_controller_restart(bank: Any) -> None:
+    """squeue/scancel answering "Unable to contact slurm controller (connect failure)" for a moment is asked again."""
+    import threading
+
+    job = skillrun.run(SKILL, "sleep", overrides=["sleep.seconds=60"], backend="slurm", bank=bank, wait=False)
+    wait_until(lambda: job.refresh().state is R, 60, "the job running")
+    down = threading.Thread(target=slurm_cluster.restart_controller, kwargs={"down_s": 1.5})
+    down.start()
+    ping = lambda: subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=30).stdout  # noqa: E731
+    wait_until(lambda: "DOWN" in ping(), 20, "the controller down")  # the cancel starts while nothing answers
+    try:
+        assert job.refresh().state is R  # status during the outage: no answer is not "lost"
+        job.cancel(grace=5)
+    finally:
+        down.join(30)
+    rec = job.record
+    assert rec.state is X, f"{rec.error_class}: {rec.error_message}"
+    gone = _slurm("scontrol", "-o", "show", "job", rec.backend.ref["job_id"])
+    assert "JobState=CANCELLED" in gone or "JobState=COMPLETING" in gone
+
+
 def test_paths_and_spec_values_cannot_break_out_of_the_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bank: Any) -> None:
     Path("/tmp/pwned").unlink(missing_ok=True)
     victim = tmp_path / "victim"

@@ -103,3 +103,9 @@ def start_requeued_job_now(slurm_id: str) -> None:
 
     time.sleep(1.5)
     subprocess.run(["scontrol", "update", f"JobId={slurm_id}", "StartTime=now"], capture_output=True, timeout=30)
+
+
+def restart_controller(down_s: float = 1.0) -> None:
+    """Stop slurmctld, leave it down ``down_s`` seconds and start it again (its jobs survive)."""
+    c = cluster()
+    (_state.get("module") or _module()).restart_controller(Path(c.dir), down_s=down_s)

@@ -202,29 +202,45 @@ class SlurmBackend(Backend):
         if not slurm_id:
             return self.store.move(record.id, JobState.CANCELED, by="cancel", note="canceled before it reached Slurm")
         self._same_cluster(record)
+        try:
+            return self._cancel(record, slurm_id, grace)
+        except _Unreachable as exc:
+            msg = f"the Slurm controller did not answer while canceling {record.id} (Slurm job {slurm_id}): {exc}"
+            raise SkillrunError(msg, hint=f"check `scontrol ping`, then run `skillrun cancel {record.id}` again") from None
+
+    def _cancel(self, record: JobRecord, slurm_id: str, grace: float) -> JobRecord:
         job = self.query(slurm_id)
         if job is None or job.terminal:
             return self.status(record)  # it ended on its own before the cancel
         self.store.update(record.id, lambda rec: rec.with_ref(cancel_requested=True))
         if job.ours is not JobState.PENDING:  # running: SIGTERM to the job's steps (not the supervisor), the grace, then SIGKILL
-            _run(["scancel", "--signal=TERM", slurm_id])
+            _ask(["scancel", "--signal=TERM", slurm_id])
             if not self._wait_gone(slurm_id, grace):
-                _run(["scancel", "--full", "--signal=KILL", slurm_id])
-        _run(["scancel", slurm_id])  # a pending job leaves the queue; a running one is ended for good
+                _ask(["scancel", "--full", "--signal=KILL", slurm_id])
+        _ask(["scancel", slurm_id])  # a pending job leaves the queue; a running one is ended for good
         if not self._wait_gone(slurm_id, _REAP_S):
             msg = f"Slurm job {slurm_id} of {record.id} is still running {_REAP_S:g} s after scancel"
             raise SkillrunError(msg, hint=f"check `squeue -j {slurm_id}`; the node may be unresponsive")
         return self.store.move(record.id, JobState.CANCELED, by="cancel", note=f"canceled by request (scancel {slurm_id})")
 
     def _wait_gone(self, slurm_id: str, seconds: float) -> bool:
-        """Wait until Slurm reports the job ending (COMPLETING: its processes are stopped), ended or unknown."""
+        """Wait until Slurm reports the job ending (COMPLETING: its processes are stopped), ended or unknown.
+
+        A controller that stops answering is asked again until the deadline; if it never
+        answered again, that (``_Unreachable``) is the outcome, not "still running".
+        """
         deadline = time.monotonic() + seconds
         while True:
-            job = self.query(slurm_id)
-            if job is None or job.terminal or job.state == "COMPLETING":
-                return True
-            if time.monotonic() > deadline:
-                return False
+            try:
+                job = self.query(slurm_id)
+            except _Unreachable:
+                if time.monotonic() > deadline:
+                    raise
+            else:
+                if job is None or job.terminal or job.state == "COMPLETING":
+                    return True
+                if time.monotonic() > deadline:
+                    return False
             time.sleep(0.1)
 
     def _same_cluster(self, record: JobRecord) -> None:
@@ -242,21 +258,31 @@ class _Unreachable(Exception):
 _NO_ANSWER = ("unable to contact slurm controller", "socket timed out", "connection refused", "connect failure", "communication connection failure")
 
 
+#: pauses between asks when the controller does not answer (a restart, a burst of RPCs): a blip is not an outage
+_ASK_AGAIN_S = (0.5, 1.0, 2.0)
+
+
 def _ask(argv: list[str]) -> str:
-    """Like :func:`_run` for a query, but a controller that cannot be reached raises :class:`_Unreachable`.
+    """Like :func:`_run`, but a controller that cannot be reached is asked again, then raises :class:`_Unreachable`.
 
     Otherwise a moment of load (or a controller restart) reads as "Slurm has no record of the
-    job" and a live job would be marked lost.
+    job" and a live job would be marked lost, or a cancel's signal would be dropped.
     """
-    try:
-        res = subprocess.run(argv, capture_output=True, text=True, timeout=_TIMEOUT_S, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired as exc:
-        raise _Unreachable(" ".join(argv)) from exc
-    except OSError:
-        return ""
-    if res.returncode != 0 and any(m in res.stderr.lower() for m in _NO_ANSWER):
-        raise _Unreachable(res.stderr.strip())
-    return res.stdout.strip() if res.returncode == 0 else ""
+    for pause in (*_ASK_AGAIN_S, None):
+        try:
+            res = subprocess.run(argv, capture_output=True, text=True, timeout=_TIMEOUT_S, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as exc:
+            raise _Unreachable(f"{' '.join(argv)}: no answer in {_TIMEOUT_S} s") from exc  # already waited long enough
+        except OSError:
+            return ""
+        if res.returncode == 0:
+            return res.stdout.strip()
+        if not any(m in res.stderr.lower() for m in _NO_ANSWER):
+            return ""  # an answer: unknown job, no accounting
+        if pause is None:
+            raise _Unreachable(res.stderr.strip())
+        time.sleep(pause)
+    return ""  # not reached
 
 
 def _run(argv: list[str]) -> str:
