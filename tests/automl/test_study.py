@@ -53,6 +53,10 @@ def test_a_four_trial_study_writes_best_rec_and_hands_its_best_child_on(cli: Any
     assert export["parent"]["resolved"]["export.checkpoint"] == best.checkpoint
     shown = cli(*SB, "results", study.id, "--json").json()
     assert shown["automl"]["best_rec"]["job_id"] == best.job_id and len(shown["automl"]["trials"]) == len(trials)
+    from skillrun.agents.tools import Toolbox
+
+    mcp = Toolbox((str(SB[1]),)).results(study.id)  # the MCP results tool shows the same study
+    assert mcp.automl is not None and mcp.automl["best_rec"]["job_id"] == best.job_id and len(mcp.automl["trials"]) == len(trials)
 
 
 def test_killing_the_study_then_resuming_finishes_only_the_remaining_trials(sbank: Any) -> None:

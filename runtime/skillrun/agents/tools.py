@@ -143,16 +143,9 @@ class Toolbox:
         return self.job_status(job.id)
 
     def results(self, job_id: str) -> Results:
-        from skillrun.errors import SkillrunError
-        from skillrun.launch.handle import Job
-        from skillrun.results.artifacts import artifacts
+        from skillrun.results.artifacts import job_results
 
-        rec = Job(self.store, job_id).refresh()
-        try:
-            skill = self.bank.get(rec.skill)
-        except SkillrunError:
-            skill = None
-        found = artifacts(rec, skill)
+        rec, _, found = job_results(self.bank, self.store, job_id)
         return Results(
             job_id=rec.id,
             state=rec.state.value,
@@ -161,6 +154,7 @@ class Toolbox:
             checkpoints=found.get("checkpoints", []),
             metrics=found.get("metrics", {}),
             files=found.get("files", []),
+            automl=found.get("automl"),
         )
 
 

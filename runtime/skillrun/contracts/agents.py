@@ -160,3 +160,4 @@ class Results(_Model):
     checkpoints: list[dict[str, Any]] = Field(default_factory=list)
     metrics: dict[str, Any] = Field(default_factory=dict)
     files: list[dict[str, Any]] = Field(default_factory=list)
+    automl: dict[str, Any] | None = Field(default=None, description="An AutoML study's best_rec, trials table and plots (null for other jobs).")

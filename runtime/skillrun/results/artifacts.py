@@ -19,8 +19,10 @@ from skillrun.resolve.checkpoints import list_checkpoints
 from skillrun.results.summary import read_status, summarize
 
 if TYPE_CHECKING:
+    from skillrun.bank.bank import SkillBank
     from skillrun.bank.loader import Skill
     from skillrun.contracts.job import JobRecord
+    from skillrun.record.store import JobStore
 
 
 def artifacts(record: JobRecord, skill: Skill | None = None) -> dict[str, Any]:
@@ -61,6 +63,29 @@ def artifacts(record: JobRecord, skill: Skill | None = None) -> dict[str, Any]:
         "events": len(read_status(action_dir)),
         "problems": problems,
     }
+
+
+def job_results(bank: SkillBank, store: JobStore, job_id: str) -> tuple[JobRecord, Skill | None, dict[str, Any]]:
+    """What ``skillrun results`` and the MCP ``results`` tool show: a job's artifacts, plus a study's trials.
+
+    The skill is None when it is no longer in the bank (the folder is then listed without
+    its declared outputs).
+    """
+    from skillrun.automl.outputs import read_study
+    from skillrun.errors import SkillrunError
+    from skillrun.launch.handle import Job
+
+    record = Job(store, job_id).refresh()
+    try:
+        skill: Skill | None = bank.get(record.skill)
+    except SkillrunError:
+        skill = None
+    found = artifacts(record, skill)
+    if record.automl is not None and record.automl.role == "study":
+        study = read_study(Path(found["action_dir"]))
+        if study is not None:
+            found["automl"] = study
+    return record, skill, found
 
 
 def _declared_outputs(skill: Skill | None, action: str) -> dict[str, str] | None:

@@ -16,7 +16,6 @@ import click
 from skillrun.cli import console
 from skillrun.cli.commands.jobs import format_value
 from skillrun.cli.commands.skills import json_option
-from skillrun.errors import SkillrunError
 
 
 @click.command("results")
@@ -25,20 +24,10 @@ from skillrun.errors import SkillrunError
 @click.pass_obj
 def results_cmd(app: Any, job: str, as_json: bool) -> None:
     """List what a job wrote: declared outputs, checkpoints, metrics."""
-    from skillrun.launch.handle import Job
-    from skillrun.results.artifacts import artifacts
+    from skillrun.results.artifacts import job_results
 
-    record = Job(app.store, job).refresh()
-    try:
-        skill = app.bank.get(record.skill)
-    except SkillrunError:
-        skill = None
-    found = artifacts(record, skill)
-    from skillrun.automl.outputs import read_study
-
-    study = read_study(Path(found["action_dir"])) if record.automl is not None and record.automl.role == "study" else None
-    if study is not None:
-        found["automl"] = study
+    record, skill, found = job_results(app.bank, app.store, job)
+    study = found.get("automl")
     if as_json:
         console.emit_json(found)
         return
