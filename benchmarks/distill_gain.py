@@ -16,7 +16,6 @@ spread; there is no target (issue 8 asks for "not worse", with the numbers).
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import sys
@@ -25,8 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-SIZE = 64
-MODEL = {"version": "v2", "backbone": "tiny", "num_queries": 30, "num_select": 30, "num_denoising": 10}
+REPO = Path(__file__).resolve().parents[1]
 BINDINGS = {
     "IOU w1.0 (default)": [{"student_module_name": "srcs", "teacher_module_name": "srcs", "criterion": "IOU", "weight": 1.0}],
     "IOU w0.25": [{"student_module_name": "srcs", "teacher_module_name": "srcs", "criterion": "IOU", "weight": 0.25}],
@@ -34,20 +32,12 @@ BINDINGS = {
 
 
 def spec(results: Path, train: dict[str, str], val: dict[str, str], *, epochs: int, seed: int, model: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
-    return {
-        "results_dir": str(results),
-        "model": {**MODEL, **(model or {})},
-        "dataset": {"train_data_sources": [train], "val_data_sources": val, "batch_size": 4, "workers": 0,
-                    "augmentation": {"train_spatial_size": [SIZE, SIZE], "eval_spatial_size": [SIZE, SIZE], "multi_scales": [],
-                                     "distortion_prob": 0.0, "iou_crop_prob": 0.0, "hflip_prob": 0.5}},
-        "train": {"num_epochs": epochs, "checkpoint_interval": epochs, "validation_interval": epochs, "seed": seed, "enable_ema": False, "clip_grad_norm": 0.1,
-                  "optim": {"lr": 1e-3, "lr_backbone": 4e-4, "weight_decay": 1e-4, "lr_scheduler": "Cosine", "warmup_steps": 10, "min_lr": 2e-5}},
-        **extra,
-    }
+    """The distill test's own spec (``tests/engine/conftest.tiny_spec``), with this run's seed."""
+    from tests.engine.conftest import tiny_spec
 
-
-def last_map(folder: Path) -> float:
-    return float(json.loads((folder / "metrics.jsonl").read_text().splitlines()[-1])["val_mAP"])
+    out = tiny_spec(results, train, val, epochs=epochs, lr=1e-3, model=model, **extra)
+    out["train"]["seed"] = seed
+    return out
 
 
 def main() -> int:
@@ -61,8 +51,13 @@ def main() -> int:
     ap.add_argument("--keep", type=Path)
     args = ap.parse_args()
 
+    sys.path.insert(0, str(REPO))  # the test's spec and data size: one definition of the setting
     from skillrun.data.sdg import generate_coco
     from skillrun.engine.rtdetr import distill, train
+    from tests.engine.conftest import SIZE, last_row
+
+    def last_map(folder: Path) -> float:
+        return float(last_row(folder)["val_mAP"])
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="skillrun-distill-bench-"))
     t0 = time.perf_counter()

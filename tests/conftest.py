@@ -73,6 +73,25 @@ def run_skillrun(*args: str, env: dict[str, str] | None = None, cwd: Path | None
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
+def cli_imports(args: list[str], watch: tuple[str, ...] = ("torch", "transformers", "numpy")) -> tuple[Result, list[str]]:
+    """Run ``skillrun ARGS`` in a fresh interpreter; its result and which of ``watch`` it imported.
+
+    The control plane's promise (no torch on list/validate/plan/route/...) only shows in a cold process.
+    """
+    code = (
+        "import sys\n"
+        f"sys.argv = ['skillrun', *{list(map(str, args))!r}]\n"
+        "from skillrun.cli import main\n"
+        "rc = main()\n"
+        f"print('LOADED=' + ','.join(m for m in {tuple(watch)!r} if m in sys.modules), file=sys.stderr)\n"
+        "sys.exit(rc)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    marker = [line for line in proc.stderr.splitlines() if line.startswith("LOADED=")]
+    loaded = [m for m in marker[-1].removeprefix("LOADED=").split(",") if m] if marker else ["(the command did not finish)"]
+    return Result(proc.returncode, proc.stdout, proc.stderr), loaded
+
+
 def seed_train_overrides(sdg: Any) -> list[str]:
     """Seed 002's "train (mandatory data sources)" example with local paths and num_classes=auto."""
     tr, va = sdg.splits["train"], sdg.splits["val"]

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import cli_imports
 
 ERROR_KEYS = {"error", "code", "message", "path", "value", "allowed", "suggestion", "exit_code"}
 
@@ -70,10 +68,9 @@ def test_doctor_reports_capabilities_and_names_credentials_only(cli: Any, monkey
 
 
 def test_doctor_does_not_import_torch() -> None:
-    code = "import sys\nfrom skillrun.cli import main\nrc = main(['doctor', '--json'])\nprint(','.join(m for m in ('torch', 'transformers') if m in sys.modules), file=sys.stderr)\nsys.exit(rc)\n"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
-    assert proc.returncode == 0 and proc.stderr.strip().splitlines()[-1:] in ([], [""]), proc.stderr
-    json.loads(proc.stdout)
+    res, loaded = cli_imports(["doctor", "--json"], ("torch", "transformers"))
+    assert res.code == 0 and loaded == [], res.err
+    json.loads(res.out)
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +11,7 @@ import pytest
 import skillrun
 from skillrun.automl import estimate
 from tests.automl.conftest import SB
-from tests.conftest import REPO
+from tests.conftest import REPO, cli_imports
 
 HYPERBAND = ("automl.max_trials=5", "automl.algorithm=hyperband", "automl.max_concurrent=2", "automl.metric=train_loss", "train.num_epochs=9")
 
@@ -80,18 +78,10 @@ def test_agents_get_the_review_as_json_and_no_prompt(cli: Any, _isolated_home: P
 
 @pytest.mark.parametrize("args", [[*SB, "plan", "scriptjob", "train", "--json"], ["plan", "rtdetr", "train", "-e", "examples/rtdetr_train.yaml", "--no-data", "--json"]])
 def test_plan_of_a_study_imports_neither_torch_nor_optuna(args: list[str]) -> None:
-    code = (
-        "import sys\n"
-        f"sys.argv = ['skillrun', *{args!r}]\n"
-        "from skillrun.cli import main\n"
-        "rc = main()\n"
-        "print('HEAVY=' + ','.join(m for m in ('torch', 'optuna', 'matplotlib') if m in sys.modules), file=sys.stderr)\n"
-        "sys.exit(rc)\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stderr.rstrip().endswith("HEAVY="), proc.stderr
-    assert json.loads(proc.stdout)["automl"]["review"] is not None
+    res, loaded = cli_imports(args, ("torch", "optuna", "matplotlib"))
+    assert res.code == 0, res.err
+    assert loaded == [], res.err
+    assert json.loads(res.out)["automl"]["review"] is not None
 
 
 def test_nproc_is_refused_for_a_study(cli: Any, _isolated_home: Path) -> None:

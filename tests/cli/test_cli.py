@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 
-from tests.conftest import REPO, TAO_BANK, run_skillrun, seed_train_overrides
+from tests.conftest import REPO, TAO_BANK, cli_imports, run_skillrun, seed_train_overrides
 
 
 def test_list_json_is_one_document_with_rtdetr_and_its_seven_actions(cli) -> None:
@@ -97,21 +96,10 @@ def test_tao_fixture_loads_with_a_warning(cli) -> None:
     ],
 )
 def test_control_plane_never_imports_torch(args: list[str]) -> None:
-    code = (
-        "import sys, runpy\n"
-        f"sys.argv = ['skillrun', *{args!r}]\n"
-        "from skillrun.cli import main\n"
-        "rc = main()\n"
-        "heavy = sorted(m for m in ('torch', 'transformers', 'numpy') if m in sys.modules)\n"
-        "print('HEAVY=' + ','.join(heavy), file=sys.stderr)\n"
-        "sys.exit(rc)\n"
-    )
-    import subprocess
-
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
-    assert proc.returncode == 0, proc.stderr
-    assert "HEAVY=\n" in proc.stderr or proc.stderr.rstrip().endswith("HEAVY="), proc.stderr
-    json.loads(proc.stdout)
+    res, loaded = cli_imports(args)
+    assert res.code == 0, res.err
+    assert loaded == [], res.err
+    json.loads(res.out)
 
 
 def test_cold_start_cli_emits_only_json_on_stdout() -> None:
