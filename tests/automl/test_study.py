@@ -170,3 +170,18 @@ def test_pruning_on_train_loss_before_any_validation_ranks_the_right_way(sbank: 
     assert next(t for t in trials if t["number"] == best.trial)["state"] == "COMPLETE"
     review = json.loads((study.action_dir / "review.json").read_text())
     assert review["pruning_metric"] == "train_loss (minimize)"
+
+
+def test_a_seeded_study_is_named_by_its_seed_so_hyperband_brackets_repeat(tmp_path: Path) -> None:
+    """Optuna's Hyperband hashes study name + trial number into a bracket: a name from the job id made pruning a coin toss."""
+    import optuna
+
+    from skillrun.automl import engine
+    from skillrun.automl.settings import AutomlSettings
+
+    seeded, unseeded = AutomlSettings(algorithm="hyperband", seed=7), AutomlSettings(algorithm="hyperband", seed=None)
+    first, second = engine.storage(tmp_path / "a"), engine.storage(tmp_path / "b")
+    assert engine.study_name(first, seeded, "job-1") == engine.study_name(second, seeded, "job-2") == "study-seed7"
+    assert engine.study_name(first, unseeded, "job-1") == "job-1"
+    optuna.create_study(storage=first, study_name="job-1")  # a study begun before names came from seeds
+    assert engine.study_name(first, seeded, "job-1") == "job-1"  # its resume keeps the journal's name

@@ -12,6 +12,10 @@ Optuna's TPE only learns within one bracket (PITFALLS §4). ``load_study``
 forgets sampler and pruner, so every (re)start builds them here from the same
 settings; on a resume the sampler is reseeded with seed + trials so far, so it
 does not propose the first trials again.
+
+Optuna's Hyperband puts trial n in the bracket that crc32(f"{study_name}_{n}")
+picks, so a seeded study is named after its seed (:func:`study_name`): the same
+seed then gives the same brackets, hence the same pruning and the same study.
 """
 
 from __future__ import annotations
@@ -34,6 +38,14 @@ def storage(folder: Path) -> Any:
 
     folder.mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(str(folder / JOURNAL)))
+
+
+def study_name(storage: Any, settings: AutomlSettings, job_id: str) -> str:
+    """The name of the journal's one study (a resume keeps it); a new one is named by its seed, or its job when unseeded."""
+    existing = [s.study_name for s in storage.get_all_studies()]
+    if existing:
+        return str(existing[0])
+    return job_id if settings.seed is None else f"study-seed{settings.seed}"
 
 
 def startup_trials(settings: AutomlSettings) -> int:

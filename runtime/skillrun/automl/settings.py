@@ -53,7 +53,7 @@ class AutomlSettings(BaseModel):
     max_concurrent: int = Field(default=1, ge=1, description="Trials running at once through the backend.")
     parameters: list[str] | None = Field(default=None, description="Dotted keys to search; null = the schema's automl_default_parameters.")
     ranges: dict[str, RangeSpec] = Field(default_factory=dict, description="Per-key bounds/options/log overriding the schema's.")
-    seed: int | None = Field(default=42, description="Sampler seed (null = random).")
+    seed: int | None = Field(default=42, description="Seeds the sampler and Hyperband's brackets, so a study can be repeated (null = random).")
     baseline: bool = Field(default=True, description="Run the spec's own values as the first trial.")
     budget_key: str = Field(default="train.num_epochs", description="The spec key that holds a trial's epochs.")
     trial_overrides: dict[str, Any] = Field(default_factory=dict, description="Dotted key -> value set in every trial (e.g. per-epoch validation for pruning).")

@@ -64,9 +64,10 @@ class Coordinator:
         self.s = plan.settings
         self.folder = Path(record.results_dir) / "train"
         self.status = StatusWriter(self.folder)
+        storage = engine.storage(self.folder)
         self.study = optuna.create_study(
-            storage=engine.storage(self.folder),
-            study_name=record.id,
+            storage=storage,
+            study_name=engine.study_name(storage, self.s, record.id),
             direction=self.s.resolved_direction,
             sampler=engine.sampler(self.s, plan.space),
             pruner=engine.pruner(self.s, plan.max_epochs),
