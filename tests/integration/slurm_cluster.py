@@ -62,6 +62,7 @@ def cluster() -> Any:
         pytest.skip(_state["skip"])
     from filelock import FileLock
 
+    _claim(root)
     t0 = time.monotonic()
     try:
         with FileLock(f"{root}.lock", timeout=900):
@@ -80,6 +81,31 @@ def cluster() -> Any:
     os.environ["SLURM_CONF"] = c.conf
     print(f"\nlocal Slurm cluster: {'started' if c.started else 'reused'} in {c.wall_s:.1f} s (daemons {c.start_s:.1f} s, apt install {c.install_s:.1f} s)")
     return c
+
+
+def _claim(root: Path) -> None:
+    """Fail when a second xdist worker of the same test run reaches for the cluster.
+
+    The Slurm tests share one cluster (fixed ports, one state folder) and restart its
+    controller; two workers using it at once break each other's jobs at random. They carry
+    ``xdist_group("slurm")``, which ``--dist loadgroup`` keeps on one worker, unless the
+    grouping silently stops working (pytest-dev/pytest-xdist#1386, pytest 9.2).
+    """
+    run, worker = os.environ.get("PYTEST_XDIST_TESTRUNUID"), os.environ.get("PYTEST_XDIST_WORKER")
+    if not (run and worker):
+        return
+    from filelock import FileLock
+
+    claim = Path(f"{root}.claim")
+    with FileLock(f"{root}.claim.lock", timeout=60):
+        held = claim.read_text().split() if claim.exists() else []
+        if len(held) == 2 and held[0] == run and held[1] != worker:
+            pytest.fail(
+                f"the Slurm tests ran on two xdist workers ({held[1]} and {worker}) of one run: --dist loadgroup "
+                "did not keep xdist_group('slurm') on one worker (pytest-dev/pytest-xdist#1386 with pytest 9.2); "
+                "install the pytest version pyproject.toml's test extra allows, or run them with -p no:xdist"
+            )
+        claim.write_text(f"{run} {worker}\n")
 
 
 def stop_if_started() -> None:
