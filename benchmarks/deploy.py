@@ -18,8 +18,13 @@ ORT's graph fusions help most and int8 kernels least. ``--backbone resnet_18 --s
 --epochs 0`` measures the speed of a real-size model (weights from PyTorch's default layer
 init, not trained: its mAP is then not meaningful and is printed as such).
 
+``--profile`` adds where the batch-1 time goes: PyTorch's profiler (self time per aten op) for
+eager and ONNX Runtime's node profiler for the fp32 engine, by op type. Convolutions run on
+similar kernels in both (oneDNN, MLAS), so eager time / ORT's convolution time alone bounds
+what any ORT graph optimisation could reach; it is printed as the ceiling.
+
     .venv/bin/python benchmarks/deploy.py [--backbone tiny] [--size 128] [--epochs 40] [--train-images 64]
-        [--val-images 32] [--iters 10] [--threads N] [--checkpoint model_epoch_NNN.pth] [--keep DIR]
+        [--val-images 32] [--iters 10] [--threads N] [--checkpoint model_epoch_NNN.pth] [--keep DIR] [--profile]
 """
 
 from __future__ import annotations
@@ -74,6 +79,54 @@ def untrained_checkpoint(spec: dict[str, Any], data: Any, folder: Path) -> Path:
     return save_checkpoint(folder, 0, {"model": model.state_dict(), "ema": None, "model_config": cfg, "class_map": cm.to_dict(), "spec": spec, "epoch": 0})
 
 
+def _by_op(times: dict[str, float], runs: int) -> tuple[float, float, list[tuple[str, float]]]:
+    """(total ms, convolution ms, top op types) per run, from summed microseconds per op type."""
+    total = sum(times.values()) / runs / 1000
+    conv = sum(v for k, v in times.items() if "conv" in k.lower()) / runs / 1000
+    top = sorted(((k, v / runs / 1000) for k, v in times.items()), key=lambda kv: -kv[1])[:6]
+    return total, conv, top
+
+
+def profile_b1(eager: Any, engine_file: Path, size: int, threads: int, runs: int = 5) -> None:
+    """Batch-1 time per op type, eager vs the ORT fp32 engine, and the ceiling it implies."""
+    import onnxruntime as ort
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from skillrun.engine.rtdetr.runner import OrtRunner, measure_latency, ort_session_options
+
+    x, sizes = torch.rand(1, 3, size, size), torch.tensor([[size, size]])
+    eager.detect(x, sizes, num_select=10, threshold=None)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(runs):
+            eager.detect(x, sizes, num_select=10, threshold=None)
+    eager_times: dict[str, float] = {}
+    for ev in prof.key_averages():
+        eager_times[ev.key] = eager_times.get(ev.key, 0.0) + ev.self_cpu_time_total
+    opts = ort_session_options(level="all", threads=threads)  # as the deploy engine loads it
+    opts.enable_profiling = True
+    opts.profile_file_prefix = str(engine_file.parent / "ort-profile")
+    runner = OrtRunner(ort.InferenceSession(str(engine_file), opts, providers=["CPUExecutionProvider"]))
+    for _ in range(runs + 1):
+        runner.detect(x, sizes, num_select=10, threshold=None)
+    kernels = sorted((ev for ev in json.loads(Path(runner.session.end_profiling()).read_text())
+                      if ev.get("cat") == "Node" and ev.get("name", "").endswith("_kernel_time")), key=lambda ev: ev["ts"])
+    ort_times: dict[str, float] = {}
+    for ev in kernels[len(kernels) // (runs + 1):]:  # the first run (arena allocation) is the warm-up
+        ort_times[ev["args"]["op_name"]] = ort_times.get(ev["args"]["op_name"], 0.0) + ev["dur"]
+    wall_eager = measure_latency(eager, batch=1, height=size, width=size, iters=runs)
+    wall_ort = measure_latency(OrtRunner(engine_file, threads=threads), batch=1, height=size, width=size, iters=runs)
+    e_total, e_conv, e_top = _by_op(eager_times, runs)
+    o_total, o_conv, o_top = _by_op(ort_times, runs)
+    print(f"\nprofile, batch 1 ({runs} profiled runs each, after a warm-up; ms per image):")
+    print(f"  eager: wall {wall_eager:.2f}, in aten ops {e_total:.2f} (python and dispatch {wall_eager - e_total:.2f}), convolutions {e_conv:.2f}")
+    print("    top: " + ", ".join(f"{k} {v:.2f}" for k, v in e_top))
+    print(f"  ort fp32: wall {wall_ort:.2f}, in kernels {o_total:.2f}, convolutions {o_conv:.2f}")
+    print("    top: " + ", ".join(f"{k} {v:.2f}" for k, v in o_top))
+    if o_conv:
+        print(f"  ceiling: eager wall / ORT convolution time alone = {wall_eager / o_conv:.2f}x (the {TARGET_ORT}x target needs ORT under {wall_eager / TARGET_ORT:.2f} ms)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backbone", default="tiny")
@@ -86,6 +139,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=0, help="torch and ORT intra-op threads (0 = their default)")
     ap.add_argument("--checkpoint", type=Path, help="a trained checkpoint instead of training here (its val data is generated at --size)")
     ap.add_argument("--keep", type=Path, help="keep the work folder here")
+    ap.add_argument("--profile", action="store_true", help="also profile batch 1 by op type (eager vs ORT fp32)")
     args = ap.parse_args()
 
     import torch
@@ -153,6 +207,8 @@ def main() -> int:
     loss = fp32["mAP"] - int8["mAP"]
     print(f"int8 mAP loss {loss:+.4f} (target <= {TARGET_MAP_LOSS}: {'met' if loss <= TARGET_MAP_LOSS else 'NOT met'}); "
           f"eager vs ORT fp32 mAP diff {abs(eager['mAP'] - fp32['mAP']):.5f}; setup (data + training) {t_train:.0f} s")
+    if args.profile:
+        profile_b1(runners["pytorch eager"], root / "deploy-fp32" / "model.ort.onnx", args.size, args.threads)
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)
     return 0
