@@ -27,13 +27,25 @@ depends on where in its order random happened to draw the best configuration.
 An algorithm that never reaches the target shows ``>`` its total spend (a lower
 bound).
 
+Hyperband's result also depends on which bracket each trial lands in: Optuna puts trial n
+in the bracket crc32(f"{study_name}_{n}") picks, and a seeded study is named after its seed,
+so one run measures one bracket assignment. ``--bracket-draws N`` (default 200) measures
+the spread: every configuration hyperband drew is completed to ``--epochs`` (its curve taken
+from the random study when that drew the same configuration, else trained here), then the
+same Optuna HyperbandPruner replays the study under N other study names, each time feeding
+each trial its recorded per-epoch pruning signal until the pruner stops it or it reaches the
+target. The replay under the run's own name must give the run's own cost (printed as a
+check; the replay prunes at the epoch the pruner decides, while a real trial whose epochs are
+shorter than the coordinator's poll runs a little past it, as on ``--skill scriptjob``); the summary shows the median, quartiles and the share of draws at or under the target,
+and ASHA's ratio replayed on the same curves (one bracket, so nothing to draw).
+
 ``--skill scriptjob`` runs the same on the fake, deterministic train of the test
 bank (seconds, for a smoke test of the benchmark itself; the numbers mean
 nothing about RT-DETR).
 
     .venv/bin/python benchmarks/automl_efficiency.py [--epochs 9] [--eta 3] [--random-trials 16]
         [--bayes-trials 16] [--hyperband-trials 32] [--train-images 64] [--val-images 16] [--size 128]
-        [--seed 42] [--skill rtdetr|scriptjob] [--workspace DIR] [--keep]
+        [--seed 42] [--skill rtdetr|scriptjob] [--bracket-draws 200] [--workspace DIR] [--keep]
 """
 
 from __future__ import annotations
@@ -126,6 +138,89 @@ def cost_to_reach(trials: list[tuple[int, dict[int, float], int]], target: float
     return None, spent
 
 
+def full_curves(studies: dict[str, Any], args: argparse.Namespace, bank: Any, pruning: str) -> list[tuple[dict[int, float], dict[int, float]]]:
+    """(pruning signal, val_mAP) per epoch over all ``--epochs`` for every hyperband trial that ran, in trial order."""
+    import skillrun
+    import yaml
+    from skillrun.results.summary import per_epoch, read_status
+
+    def of(job_id: str) -> tuple[dict[int, float], dict[int, float]]:
+        events = read_status(skillrun.job(job_id, workspace=args.workspace).action_dir)
+        return per_epoch(events, pruning), per_epoch(events, "val_mAP")
+
+    def key(params: dict[str, Any]) -> str:
+        return json.dumps(params, sort_keys=True)
+
+    complete = {}
+    for row in json.loads((studies["random"].action_dir / "trials.json").read_text()):
+        if row["job_id"] and row["epochs"] >= args.epochs:
+            complete[key(row["params"])] = of(row["job_id"])
+    out = []
+    for row in sorted(json.loads((studies["hyperband"].action_dir / "trials.json").read_text()), key=lambda r: r["number"]):
+        if not row["job_id"]:
+            continue
+        if row["epochs"] >= args.epochs:
+            out.append(of(row["job_id"]))
+        elif key(row["params"]) in complete:
+            out.append(complete[key(row["params"])])
+        else:  # pruned and never drawn by random search: train its configuration to the end
+            spec = yaml.safe_load(Path(skillrun.job(row["job_id"], workspace=args.workspace).record.spec_file).read_text())
+            job = skillrun.run(args.skill, "train", spec=spec, automl="off", check_data=False, bank=bank, workspace=args.workspace)
+            print(f"  completed trial {row['number']} (pruned after {row['epochs']}): {job.id} {job.record.state.value}", flush=True)
+            out.append(of(job.id))
+    return out
+
+
+def replay(curves: list[tuple[dict[int, float], dict[int, float]]], settings: Any, epochs: int, target: float, name: str) -> int | None:
+    """Trial-epochs until the target under study name ``name``: Optuna's own pruner, fed the recorded signals."""
+    import optuna
+
+    from skillrun.automl import engine
+
+    study = optuna.create_study(study_name=name, direction=settings.resolved_direction, pruner=engine.pruner(settings, epochs))
+    sign = 1 if settings.pruning_direction == settings.resolved_direction else -1  # as the coordinator reports it
+    spent = 0
+    for signal, values in curves:
+        trial = study.ask()
+        for epoch in range(epochs):
+            if values.get(epoch, float("-inf")) >= target - 1e-12:
+                return spent + epoch + 1
+            trial.report(sign * signal[epoch], step=epoch + 1)
+            if trial.should_prune():
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                spent += epoch + 1
+                break
+        else:
+            study.tell(trial, max(values.values()))
+            spent += epochs
+    return None
+
+
+def bracket_draws(studies: dict[str, Any], args: argparse.Namespace, bank: Any, target: float, budget: int, actual: int | None) -> None:
+    import statistics
+
+    import optuna
+    import yaml
+
+    from skillrun.automl.settings import read_settings
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    settings, _ = read_settings(yaml.safe_load(Path(studies["hyperband"].record.spec_file).read_text()))
+    print(f"\nbracket draws: completing hyperband's configurations to {args.epochs} epochs", flush=True)
+    curves = full_curves(studies, args, bank, settings.resolved_pruning_metric)
+    own = replay(curves, settings, args.epochs, target, f"study-seed{args.seed}")
+    print(f"replay under the run's own study name: {own} trial-epochs (the run: {actual}){'' if own == actual else '  MISMATCH'}")
+    costs = [replay(curves, settings, args.epochs, target, f"draw-{i}") for i in range(args.bracket_draws)]
+    ratios = sorted(c / budget if c is not None else float("inf") for c in costs)
+    q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+    within = sum(r <= TARGET_RATIO for r in ratios)
+    print(f"hyperband / random over {len(ratios)} bracket assignments: median {statistics.median(ratios):.3f}, quartiles {q[0]:.3f}-{q[2]:.3f}, "
+          f"best {ratios[0]:.3f}, worst {ratios[-1]:.3f}; <= {TARGET_RATIO} in {within} ({within / len(ratios):.0%})"
+          f"{'; never reached: ' + str(sum(c is None for c in costs)) if None in costs else ''}")
+    asha = replay(curves, settings.model_copy(update={"algorithm": "asha"}), args.epochs, target, "asha")  # one bracket: no draw to make
+    print(f"asha (SuccessiveHalving, same factor) replayed on the same curves: {'never' if asha is None else f'{asha / budget:.3f}'}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skill", default="rtdetr", choices=sorted(SPACE))
@@ -139,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--pruning-metric", default=None, help="automl.pruning_metric for hyperband (default: the skill schema's, train_loss for rtdetr)")
+    parser.add_argument("--bracket-draws", type=int, default=200, help="replay hyperband under this many other bracket assignments (0: off)")
     parser.add_argument("--workspace", default=None, help="default: a temporary folder, removed at the end unless --keep")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args(argv)
@@ -183,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     verdict = "n/a (nothing was learned)" if target <= 0 else "PASS" if hb is not None and hb <= TARGET_RATIO else "FAIL"
     print(f"\nhyperband / random = {'never' if hb is None else round(hb, 3)} (target <= {TARGET_RATIO}): {verdict}")
     print(f"bayesian / random = {'never' if bo is None else round(bo, 3)}")
+    if args.bracket_draws and target > 0:
+        bracket_draws(studies, args, bank, target, budget, cost_to_reach(runs["hyperband"], target)[0])
     if not args.keep:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
