@@ -37,7 +37,9 @@ each trial its recorded per-epoch pruning signal until the pruner stops it or it
 target. The replay under the run's own name must give the run's own cost (printed as a
 check; the replay prunes at the epoch the pruner decides, while a real trial whose epochs are
 shorter than the coordinator's poll runs a little past it, as on ``--skill scriptjob``); the summary shows the median, quartiles and the share of draws at or under the target,
-and ASHA's ratio replayed on the same curves (one bracket, so nothing to draw).
+and ASHA's ratio replayed on the same curves (one bracket, so nothing to draw); the same again
+with ``automl.bootstrap_count=1`` (no trial goes past a rung before it has been compared with
+another) when the run used another value.
 
 ``--skill scriptjob`` runs the same on the fake, deterministic train of the test
 bank (seconds, for a smoke test of the benchmark itself; the numbers mean
@@ -45,7 +47,7 @@ nothing about RT-DETR).
 
     .venv/bin/python benchmarks/automl_efficiency.py [--epochs 9] [--eta 3] [--random-trials 16]
         [--bayes-trials 16] [--hyperband-trials 32] [--train-images 64] [--val-images 16] [--size 128]
-        [--seed 42] [--skill rtdetr|scriptjob] [--bracket-draws 200] [--workspace DIR] [--keep]
+        [--seed 42] [--skill rtdetr|scriptjob] [--bootstrap-count 0] [--bracket-draws 200] [--workspace DIR] [--keep]
 """
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ def run_study(args: argparse.Namespace, algorithm: str, trials: int, overrides: 
         f"automl.ranges={ranges}",
         "automl.trial_overrides={train.validation_interval: 1}",
         *([f"automl.pruning_metric={args.pruning_metric}"] if args.pruning_metric else []),
+        f"automl.bootstrap_count={args.bootstrap_count}",
     ]
     spec_file = REPO / "examples" / "rtdetr_tiny_cpu.yaml" if args.skill == "rtdetr" else None
     t0 = time.monotonic()
@@ -210,15 +213,21 @@ def bracket_draws(studies: dict[str, Any], args: argparse.Namespace, bank: Any, 
     curves = full_curves(studies, args, bank, settings.resolved_pruning_metric)
     own = replay(curves, settings, args.epochs, target, f"study-seed{args.seed}")
     print(f"replay under the run's own study name: {own} trial-epochs (the run: {actual}){'' if own == actual else '  MISMATCH'}")
-    costs = [replay(curves, settings, args.epochs, target, f"draw-{i}") for i in range(args.bracket_draws)]
-    ratios = sorted(c / budget if c is not None else float("inf") for c in costs)
-    q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
-    within = sum(r <= TARGET_RATIO for r in ratios)
-    print(f"hyperband / random over {len(ratios)} bracket assignments: median {statistics.median(ratios):.3f}, quartiles {q[0]:.3f}-{q[2]:.3f}, "
-          f"best {ratios[0]:.3f}, worst {ratios[-1]:.3f}; <= {TARGET_RATIO} in {within} ({within / len(ratios):.0%})"
-          f"{'; never reached: ' + str(sum(c is None for c in costs)) if None in costs else ''}")
-    asha = replay(curves, settings.model_copy(update={"algorithm": "asha"}), args.epochs, target, "asha")  # one bracket: no draw to make
-    print(f"asha (SuccessiveHalving, same factor) replayed on the same curves: {'never' if asha is None else f'{asha / budget:.3f}'}")
+    variants = [("as run", settings)]
+    if settings.bootstrap_count != 1:  # the knob that stops a rung's first trial going on unexamined
+        variants.append(("replayed", settings.model_copy(update={"bootstrap_count": 1})))
+    for label, variant in variants:
+        costs = [replay(curves, variant, args.epochs, target, f"draw-{i}") for i in range(args.bracket_draws)]
+        ratios = sorted(c / budget if c is not None else float("inf") for c in costs)
+        q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+        within = sum(r <= TARGET_RATIO for r in ratios)
+        mine = replay(curves, variant, args.epochs, target, f"study-seed{args.seed}")
+        print(f"hyperband ({label}, bootstrap_count={variant.bootstrap_count}) / random over {len(ratios)} bracket assignments: "
+              f"median {statistics.median(ratios):.3f}, quartiles {q[0]:.3f}-{q[2]:.3f}, best {ratios[0]:.3f}, worst {ratios[-1]:.3f}; "
+              f"<= {TARGET_RATIO} in {within} ({within / len(ratios):.0%}); seed {args.seed}'s own brackets {'never' if mine is None else f'{mine / budget:.3f}'}"
+              f"{'; never reached: ' + str(sum(c is None for c in costs)) if None in costs else ''}")
+        asha = replay(curves, variant.model_copy(update={"algorithm": "asha"}), args.epochs, target, "asha")  # one bracket: no draw to make
+        print(f"  asha (same factor and bootstrap_count) replayed on the same curves: {'never' if asha is None else f'{asha / budget:.3f}'}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--pruning-metric", default=None, help="automl.pruning_metric for hyperband (default: the skill schema's, train_loss for rtdetr)")
+    parser.add_argument("--bootstrap-count", type=int, default=0, help="automl.bootstrap_count of the studies (0 = the default)")
     parser.add_argument("--bracket-draws", type=int, default=200, help="replay hyperband under this many other bracket assignments (0: off)")
     parser.add_argument("--workspace", default=None, help="default: a temporary folder, removed at the end unless --keep")
     parser.add_argument("--keep", action="store_true")

@@ -185,3 +185,19 @@ def test_a_seeded_study_is_named_by_its_seed_so_hyperband_brackets_repeat(tmp_pa
     assert engine.study_name(first, unseeded, "job-1") == "job-1"
     optuna.create_study(storage=first, study_name="job-1")  # a study begun before names came from seeds
     assert engine.study_name(first, seeded, "job-1") == "job-1"  # its resume keeps the journal's name
+
+
+def test_bootstrap_count_stops_a_rungs_first_trial_from_going_on_unexamined() -> None:
+    import optuna
+
+    from skillrun.automl import engine
+    from skillrun.automl.settings import AutomlSettings
+
+    for algorithm in ("hyperband", "asha"):
+        for boot, first_pruned in ((0, False), (1, True)):
+            s = AutomlSettings(algorithm=algorithm, bootstrap_count=boot)
+            assert ("bootstrap_count=1" in engine.describe(s, 9)[1]) == bool(boot)  # the launch review says so
+            study = optuna.create_study(study_name="study-seed42", direction="maximize", pruner=engine.pruner(s, 9))
+            first = study.ask()
+            first.report(0.9, step=1)  # the best value this rung will ever see
+            assert first.should_prune() is first_pruned, (algorithm, boot)

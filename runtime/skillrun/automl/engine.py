@@ -61,9 +61,9 @@ def describe(settings: AutomlSettings, max_epochs: int) -> tuple[str, str | None
         sampler = f"RandomSampler({seed})"
     pruner = None
     if settings.algorithm == "hyperband":
-        pruner = f"HyperbandPruner(min_resource={settings.min_epochs}, max_resource={max_epochs}, reduction_factor={settings.reduction_factor})"
+        pruner = f"HyperbandPruner(min_resource={settings.min_epochs}, max_resource={max_epochs}, reduction_factor={settings.reduction_factor}{_boot(settings)})"
     elif settings.algorithm == "asha":
-        pruner = f"SuccessiveHalvingPruner(min_resource={settings.min_epochs}, reduction_factor={settings.reduction_factor})"
+        pruner = f"SuccessiveHalvingPruner(min_resource={settings.min_epochs}, reduction_factor={settings.reduction_factor}{_boot(settings)})"
     return sampler, pruner
 
 
@@ -83,9 +83,9 @@ def pruner(settings: AutomlSettings, max_epochs: int) -> Any:
     import optuna
 
     if settings.algorithm == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=settings.min_epochs, max_resource=max_epochs, reduction_factor=settings.reduction_factor)
+        return optuna.pruners.HyperbandPruner(min_resource=settings.min_epochs, max_resource=max_epochs, reduction_factor=settings.reduction_factor, bootstrap_count=settings.bootstrap_count)
     if settings.algorithm == "asha":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=settings.min_epochs, reduction_factor=settings.reduction_factor)
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=settings.min_epochs, reduction_factor=settings.reduction_factor, bootstrap_count=settings.bootstrap_count)
     return optuna.pruners.NopPruner()
 
 
@@ -135,6 +135,10 @@ def _weighted(base: Any, weights: dict[str, tuple[list[Any], list[float]]], seed
             self.rng = np.random.RandomState()
 
     return WeightedChoices()
+
+
+def _boot(settings: AutomlSettings) -> str:
+    return f", bootstrap_count={settings.bootstrap_count}" if settings.bootstrap_count else ""
 
 
 def expected_trial_epochs(settings: AutomlSettings, max_epochs: int) -> float:

@@ -50,6 +50,11 @@ class AutomlSettings(BaseModel):
         description="hyperband/asha: the per-epoch kpi the pruner compares (null = metric). A loss is minimised; a detector's mAP stays near 0 for its first epochs while its loss already ranks the configurations.",
     )
     reduction_factor: int = Field(default=3, ge=2, description="hyperband/asha: keep 1 in reduction_factor trials at each rung.")
+    bootstrap_count: int = Field(
+        default=0,
+        ge=0,
+        description="hyperband/asha: trials that must reach a rung before any goes past it; the first ones are pruned there (Optuna's bootstrap_count). 0 promotes a rung's first trial unexamined; 1 promotes none without a comparison.",
+    )
     max_concurrent: int = Field(default=1, ge=1, description="Trials running at once through the backend.")
     parameters: list[str] | None = Field(default=None, description="Dotted keys to search; null = the schema's automl_default_parameters.")
     ranges: dict[str, RangeSpec] = Field(default_factory=dict, description="Per-key bounds/options/log overriding the schema's.")
