@@ -81,3 +81,20 @@ def test_a_plain_run_records_its_policy_and_reason(sbank: Any, _isolated_home: P
     assert job.record.state.value == "COMPLETE" and job.record.engine == "script"
     assert automl is not None and (automl.policy, automl.role, automl.reason) == ("off", "single", "--automl off")
     assert skillrun.job(job.id).record.model_dump()["automl"]["reason"] == "--automl off"
+
+
+def test_the_train_schemas_automl_section_matches_the_settings_model() -> None:
+    """The automl block of a train schema is written by hand: every AutomlSettings field, no other, same defaults."""
+    import json
+
+    from skillrun.automl.settings import AutomlSettings
+    from tests.conftest import REPO
+
+    skill_defaults = {"rtdetr": {"pruning_metric": "train_loss", "trial_overrides": {"train.validation_interval": 1}}, "scriptjob": {}}  # where a skill's schema sets its own
+    for skill, path in (("rtdetr", REPO / "skills/rtdetr/schemas/train.schema.json"), ("scriptjob", REPO / "tests/fixtures/script_bank/scriptjob/schemas/train.schema.json")):
+        props = json.loads(path.read_text())["properties"]["automl"]["properties"]
+        assert set(props) == set(AutomlSettings.model_fields), (path, set(props) ^ set(AutomlSettings.model_fields))
+        for name, field in AutomlSettings.model_fields.items():
+            default = field.get_default(call_default_factory=True)
+            expected = skill_defaults[skill].get(name, default.model_dump() if hasattr(default, "model_dump") else default)
+            assert props[name].get("default", expected) == expected, (path, name, props[name].get("default"), expected)
