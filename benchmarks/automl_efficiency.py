@@ -36,8 +36,8 @@ same Optuna HyperbandPruner replays the study under N other study names, each ti
 each trial its recorded per-epoch pruning signal until the pruner stops it or it reaches the
 target. The replay under the run's own name must give the run's own cost (printed as a
 check; the replay prunes at the epoch the pruner decides, while a real trial whose epochs are
-shorter than the coordinator's poll runs a little past it, as on ``--skill scriptjob``); the summary shows the median, quartiles and the share of draws at or under the target,
-and ASHA's ratio replayed on the same curves (one bracket, so nothing to draw); the same again
+shorter than the coordinator's poll runs a little past it, as on ``--skill scriptjob``); the
+summary shows the median, quartiles and the share of draws at or under the target, and ASHA's ratio replayed on the same curves (one bracket, so nothing to draw); the same again
 with ``automl.bootstrap_count=1`` (no trial goes past a rung before it has been compared with
 another) when the run used another value.
 
@@ -205,23 +205,25 @@ def bracket_draws(studies: dict[str, Any], args: argparse.Namespace, bank: Any, 
     import optuna
     import yaml
 
+    from skillrun.automl import engine
     from skillrun.automl.settings import read_settings
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     settings, _ = read_settings(yaml.safe_load(Path(studies["hyperband"].record.spec_file).read_text()))
+    own_name = engine.study_name(engine.storage(studies["hyperband"].action_dir), settings, studies["hyperband"].id)  # the name its journal holds
     print(f"\nbracket draws: completing hyperband's configurations to {args.epochs} epochs", flush=True)
     curves = full_curves(studies, args, bank, settings.resolved_pruning_metric)
-    own = replay(curves, settings, args.epochs, target, f"study-seed{args.seed}")
-    print(f"replay under the run's own study name: {own} trial-epochs (the run: {actual}){'' if own == actual else '  MISMATCH'}")
     variants = [("as run", settings)]
     if settings.bootstrap_count != 1:  # the knob that stops a rung's first trial going on unexamined
         variants.append(("replayed", settings.model_copy(update={"bootstrap_count": 1})))
     for label, variant in variants:
+        mine = replay(curves, variant, args.epochs, target, own_name)
+        if label == "as run":
+            print(f"replay under the run's own study name: {mine} trial-epochs (the run: {actual}){'' if mine == actual else '  MISMATCH'}")
         costs = [replay(curves, variant, args.epochs, target, f"draw-{i}") for i in range(args.bracket_draws)]
         ratios = sorted(c / budget if c is not None else float("inf") for c in costs)
         q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
         within = sum(r <= TARGET_RATIO for r in ratios)
-        mine = replay(curves, variant, args.epochs, target, f"study-seed{args.seed}")
         print(f"hyperband ({label}, bootstrap_count={variant.bootstrap_count}) / random over {len(ratios)} bracket assignments: "
               f"median {statistics.median(ratios):.3f}, quartiles {q[0]:.3f}-{q[2]:.3f}, best {ratios[0]:.3f}, worst {ratios[-1]:.3f}; "
               f"<= {TARGET_RATIO} in {within} ({within / len(ratios):.0%}); seed {args.seed}'s own brackets {'never' if mine is None else f'{mine / budget:.3f}'}"
