@@ -13,6 +13,7 @@ import shlex
 from typing import TYPE_CHECKING, Any
 
 from skillrun.contracts.agents import ActionDescription, Param, ParentRequirement, RequiredInput, SkillDescription
+from skillrun.contracts.skill import param_name
 
 if TYPE_CHECKING:
     from skillrun.bank.bank import SkillBank
@@ -45,7 +46,7 @@ def describe_action(bank: SkillBank, skill: Skill, action: str) -> ActionDescrip
     info = skill.info.actions[action]
     schema = skill.schema(action) if skill.has_schema(action) else {}
     short_for = {dotted: short for short, dotted in info.spec_shorthand_keys.items()}
-    resolvers = {k: v.value for k, v in info.spec_params.items()}
+    resolvers = {k: param_name(v) for k, v in info.spec_params.items()}
     data_keys = [d.spec_key for d in info.data_sources]
     required = [r for r in _required(bank, skill, action, schema, resolvers, data_keys) if r is not None]
     parent_keys = {k: v for k, v in resolvers.items() if v in _PARENT}

@@ -12,6 +12,7 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from skillrun.bank.skillmd import first_sentence
 from skillrun.contracts.agents import JobInfo, LogTail, PlanResult, Results, SkillDescription, SkillList, SkillSummary, ValidationResult
 
 if TYPE_CHECKING:
@@ -50,8 +51,12 @@ class Toolbox:
     # -- the bank ---------------------------------------------------------
     def list_skills(self) -> SkillList:
         bank = self.bank
-        skills = [SkillSummary(name=s.name, kind=s.info.kind.value, engine=s.info.engine, description=s.description, actions=s.actions, automl_enabled=s.info.automl_enabled) for s in bank]
-        return SkillList(skills=skills, problems=[p.render() for p in bank.problems()])
+        skills = [
+            SkillSummary(name=s.name, kind=s.info.kind.value, engine=s.info.engine, description=first_sentence(s.description, 200), actions=s.actions,
+                         automl_enabled=s.info.automl_enabled, guidance_only=s.info.instructions_only)
+            for s in bank
+        ]
+        return SkillList(skills=skills, problems=[p.render() for p in bank.problem_summary()])
 
     def describe_skill(self, skill: str, action: str | None = None) -> SkillDescription:
         from skillrun.agents.describe import describe_skill

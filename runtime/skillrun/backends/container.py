@@ -62,12 +62,15 @@ def image_candidates(ctx: LaunchContext, options: DockerOptions) -> tuple[list[s
         return [parent.backend.ref["image"]], parent.id
     if options.image:
         return [options.image], None
+    own = ctx.skill.info.actions[ctx.action].container_image
+    if own:  # an action with an image of its own (TAO's TensorRT actions run in the deploy image): no fallback list
+        return [own], None
     images = [ctx.skill.info.container_image] if ctx.skill.info.container_image else []
     images += _versions_file(ctx.skill.path)
     images = list(dict.fromkeys(images))
     if not images:
         where = ctx.skill.path / "references" / "skill_info.yaml"
-        msg = f"{where}: container_image is not set and there is no {VERSIONS_FILE}"
+        msg = f"{where}: no container image for {ctx.skill.name} {ctx.action} (container_image is not set or does not resolve, and there is no {VERSIONS_FILE})"
         raise BankError(msg, hint="set container_image in skill_info.yaml, list images in the versions file, or set docker.image in your config file")
     return images, None
 

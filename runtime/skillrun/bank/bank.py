@@ -9,6 +9,7 @@ source; the others are reported as shadowed (a warning, never silent).
 from __future__ import annotations
 
 import difflib
+import os
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -19,13 +20,40 @@ from skillrun.errors import BankError, ResolutionError
 from skillrun.plugins.manager import SkillDir
 
 
-def skill_folders(root: Path) -> list[Path]:
-    """``root`` itself when it is a skill folder, else its sub-folders that hold a SKILL.md."""
+#: how deep below a source folder skills are looked for (TAO: <bank>/skills/<category>/<skill> is 3)
+MAX_DEPTH = 5
+#: folders never searched for skills: tooling, caches, environments
+_SKIP = frozenset({"node_modules", "__pycache__", "site-packages", "venv", "env"})
+
+
+def skill_folders(root: Path, max_depth: int = MAX_DEPTH) -> list[Path]:
+    """``root`` itself when it is a skill folder, else every skill folder below it, at any depth up to ``max_depth``.
+
+    A folder with a SKILL.md is a skill and is not searched further (its
+    ``references/`` and ``scripts/`` are the skill's own). Hidden folders and
+    environments are skipped; the order is by path, so it is stable.
+    """
     if (root / SKILL_MD).is_file():
         return [root]
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.iterdir() if (p / SKILL_MD).is_file())
+    found: list[Path] = []
+    level = [root]
+    for _ in range(max_depth):
+        below: list[Path] = []
+        for folder in level:
+            try:
+                entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.name.startswith((".", "_")) or entry.name in _SKIP or not entry.is_dir():
+                    continue
+                path = Path(entry.path)
+                if (path / SKILL_MD).is_file():
+                    found.append(path)
+                else:
+                    below.append(path)
+        level = below
+    return sorted(found)
 
 
 class SkillBank:
@@ -42,7 +70,20 @@ class SkillBank:
                 self.warnings.append(
                     Issue(path=str(src.path), message=f"skill folder from {src.origin} does not exist", severity="warning", stage="bank", code="no_dir")
                 )
-            for folder in skill_folders(src.path):
+                continue
+            folders = skill_folders(src.path)
+            if not folders and src.origin != "builtin":
+                self.warnings.append(
+                    Issue(
+                        path=str(src.path),
+                        message=f"no skill found in this folder from {src.origin} (nor in its sub-folders, {MAX_DEPTH} levels down)",
+                        hint="point it at a skill folder (one with a SKILL.md) or a bank that holds them",
+                        severity="warning",
+                        stage="bank",
+                        code="no_skills",
+                    )
+                )
+            for folder in folders:
                 self._add(folder, src.origin)
 
     def _add(self, folder: Path, origin: str) -> None:
@@ -98,6 +139,36 @@ class SkillBank:
         """Every broken folder's issues followed by load warnings."""
         out = [i for exc in self.broken.values() for i in (exc.issues or [Issue(path="?", message=exc.message, stage="bank")])]
         return out + self.warnings
+
+    def problem_summary(self) -> list[Issue]:
+        """What ``list`` shows: one line per broken skill, then the warnings counted, not dumped.
+
+        A big bank (TAO's 76 skills) carries a warning or two per skill; ``skillrun
+        show SKILL`` (or ``--json`` of it) lists a skill's own.
+        """
+        out = []
+        for name, exc in sorted(self.broken.items()):
+            first = (exc.issues or [None])[0]
+            more = len(exc.issues or []) - 1
+            message = (first.message if first else exc.message) + (f" (and {more} more)" if more > 0 else "")
+            out.append(Issue(path=first.path if first else name, value=first.value if first else None, message=f"skill {name!r} not loaded: {message}",
+                             hint=f"skillrun show {name} lists every problem", stage="bank", code="broken_skill"))
+        bank_level = [w for w in self.warnings if w.code in ("no_dir", "no_skills", "shadowed")]
+        out += bank_level
+        per_skill = [w for w in self.warnings if w not in bank_level]
+        if per_skill:
+            owners = {n for n, s in self.skills.items() if s.warnings}
+            out.append(
+                Issue(
+                    path="bank",
+                    message=f"{len(per_skill)} warning(s) in {len(owners)} skill(s): {', '.join(sorted(owners)[:5])}{', ...' if len(owners) > 5 else ''}",
+                    hint="skillrun show SKILL lists a skill's warnings",
+                    severity="warning",
+                    stage="bank",
+                    code="warnings",
+                )
+            )
+        return out
 
 
 def sources(plugin_dirs: list[SkillDir], skills_dirs: Iterable[str | Path] = ()) -> list[SkillDir]:

@@ -21,6 +21,8 @@ from skillrun.contracts.skill import Evals, Frontmatter, SkillInfo
 from skillrun.errors import BankError, ResolutionError
 
 SKILL_MD = "SKILL.md"
+#: actions that run a training loop and so read the ``train`` section too (TAO's distill takes its optimiser from it)
+TRAINING_FAMILY = frozenset({"train", "distill", "retrain"})
 SKILL_INFO = "references/skill_info.yaml"
 _FRONTMATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)", re.DOTALL)
 
@@ -82,7 +84,7 @@ class Skill:
         self.schema_notes: dict[str, list[str]] = {}  #: per action: what TAO normalisation changed
         self.frontmatter, self.body = self._load_frontmatter()
         self.info = self._load_info()
-        if self.info.name != self.frontmatter.name:
+        if self.info.name != self.frontmatter.name:  # skillrun's own format only: the others take the SKILL.md name
             self._fail(
                 self.path / SKILL_INFO,
                 f"name {self.info.name!r} differs from SKILL.md name {self.frontmatter.name!r}",
@@ -107,6 +109,8 @@ class Skill:
 
     def require_action(self, action: str) -> None:
         """Raise ResolutionError (exit 3) naming the actions there are."""
+        if not self.info.actions:
+            self.require_runnable(action)
         if action not in self.info.actions:
             import difflib
 
@@ -114,6 +118,28 @@ class Skill:
             hint = f"did you mean {close[0]!r}?" if close else f"choose one of: {', '.join(self.actions)}"
             msg = f"skill {self.name!r} has no action {action!r} (actions: {', '.join(self.actions)})"
             raise ResolutionError(msg, hint=hint, path="action", value=action, allowed=self.actions)
+
+    def foreign_sections(self, action: str) -> frozenset[str]:
+        """Top-level spec sections that belong to another action of the skill (``distill`` for ``train``).
+
+        TAO specs carry every action's section; a section the action does not
+        read needs no value (its ``???`` is not asked for) and is not searched by
+        AutoML. The training family (distill, retrain) also reads ``train``.
+        """
+        own = action.removeprefix("deploy_")
+        names = {a.removeprefix("deploy_") for a in self.actions} - {own}
+        if own in TRAINING_FAMILY:
+            names.discard("train")
+        return frozenset(names)
+
+    def require_runnable(self, action: str) -> None:
+        """Raise ResolutionError (exit 3) when the skill or action is guidance only: nothing to plan or run."""
+        if self.info.instructions_only:
+            what = f"{self.name!r} is a guidance-only skill"
+            why = self.info.metadata.get("guidance")
+            msg = f"{what}: it has no machine contract (no command to run){f' ({why})' if why else ''}"
+            hint = f"follow its instructions in {self.path / SKILL_MD} (`skillrun describe {self.name}`)"
+            raise ResolutionError(msg, hint=hint, path="skill", value=self.name, code="guidance_only", data={"skill_md": str(self.path / SKILL_MD)})
 
     # -- eager parts ----------------------------------------------------
     def _fail(self, file: Path, message: str, *, issues: list[Issue] | None = None, hint: str | None = None) -> None:
@@ -160,23 +186,51 @@ class Skill:
         return fm, body
 
     def _load_info(self) -> SkillInfo:
-        file = self.path / SKILL_INFO
-        if not file.is_file():
-            self._fail(file, "missing references/skill_info.yaml", hint="see schemas/skill_info.schema.json")
+        """``references/skill_info.yaml`` in skillrun's shape (strict) or TAO's (adapted, never refused).
+
+        No file, or one that does not parse, leaves a guidance-only skill: its SKILL.md
+        is still routed to and described, and ``plan`` says why it cannot run.
+        """
         from pydantic import ValidationError
 
-        data = read_yaml(file)
+        from skillrun.bank import tao_adapter
+
+        file = self.path / SKILL_INFO
+        name, description = self.frontmatter.name, self.frontmatter.description
+        if not file.is_file():
+            return SkillInfo.model_validate(tao_adapter.guidance_only(self.path, name, description))
+        try:
+            data = read_yaml(file)
+        except BankError as exc:
+            return self._guidance(exc.message, "fix the YAML at that line; until then the skill is guidance only")
         if not isinstance(data, dict):
-            self._fail(file, "must be a mapping", hint="see schemas/skill_info.schema.json")
+            return self._guidance(f"{file}: must be a mapping, not {type(data).__name__}", "see schemas/skill_info.schema.json")
+        if tao_adapter.is_tao(data):
+            fields, issues = tao_adapter.adapt(self.path, file, data, name, description)
+            self.warnings.extend(issues)
+            try:
+                return SkillInfo.model_validate(fields)
+            except ValidationError as exc:
+                self.warnings.extend(i.model_copy(update={"severity": "warning"}) for i in pydantic_issues(exc, file))
+                return self._guidance(f"{file}: does not map onto a runnable contract", "see the warnings above")
         try:
             return SkillInfo.model_validate(data)
         except ValidationError as exc:
             self._fail(file, "does not match the skill_info meta-schema", issues=pydantic_issues(exc, file))
         raise AssertionError  # unreachable; _fail raises
 
+    def _guidance(self, why: str, hint: str) -> SkillInfo:
+        """A guidance-only contract after a skill_info.yaml that cannot be used, and the one warning that says so."""
+        from skillrun.bank import tao_adapter
+
+        self.warnings.append(Issue(path=why.split(": ", 1)[0], message=f"{why.split(': ', 1)[-1]}; the skill loads as guidance only", hint=hint, severity="warning", stage="bank", code="guidance_only"))
+        return SkillInfo.model_validate(tao_adapter.guidance_only(self.path, self.frontmatter.name, self.frontmatter.description, why))
+
     # -- lazy parts -----------------------------------------------------
     def schema_file(self, action: str) -> Path:
-        return self.path / "schemas" / f"{action}.schema.json"
+        info = self.info.actions.get(action)
+        rel = info.schema_file if info is not None else None
+        return self.path / (rel or f"schemas/{action}.schema.json")
 
     def schema(self, action: str) -> dict[str, Any]:
         """The action's JSON Schema: TAO dialect normalised, ``$ref``s resolved, self-contained."""
@@ -184,9 +238,14 @@ class Skill:
         if action not in self._schemas:
             from skillrun.bank.schemas import load_action_schema
 
-            schema, notes = load_action_schema(self.schema_file(action))
+            from skillrun.bank.schemas import default_defects
+
+            file = self.schema_file(action)
+            schema, notes = load_action_schema(file)
             self._schemas[action] = schema
             self.schema_notes[action] = notes
+            seen = {w.path.split(": ", 1)[-1] for w in self.warnings if w.code == "default_breaks_schema"}
+            self.warnings.extend(w for w in default_defects(schema, file) if w.path.split(": ", 1)[-1] not in seen)
         return self._schemas[action]
 
     def has_schema(self, action: str) -> bool:
@@ -245,6 +304,7 @@ class Skill:
             "description": self.description,
             "actions": self.actions,
             "automl_enabled": self.info.automl_enabled,
+            "guidance_only": self.info.instructions_only,
             "path": str(self.path),
             "origin": self.origin,
         }

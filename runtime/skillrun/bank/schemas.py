@@ -63,6 +63,32 @@ def load_action_schema(file: Path) -> tuple[dict[str, Any], list[str]]:
     return schema, notes
 
 
+def default_defects(schema: dict[str, Any], file: Path) -> list[Issue]:
+    """Warnings for defaults that break their own field's schema (a skill's defect, shown on the skill).
+
+    ``???`` (a value the user must give) is not a defect.
+    """
+    from jsonschema import Draft202012Validator
+
+    out = []
+    for err in Draft202012Validator(schema).iter_errors(defaults(schema)):
+        if err.instance == MISSING or err.validator in ("required", "additionalProperties"):
+            continue
+        where = ".".join(str(p) for p in err.absolute_path) or "(root)"
+        out.append(
+            Issue(
+                path=f"{file}: {where}",
+                value=err.instance if not isinstance(err.instance, (dict, list)) else None,
+                message=f"the skill's own default breaks its own schema ({err.message[:160]})",
+                hint="validation reports it as a warning, not an error, while the value is the skill's; set the key to fix it for a run",
+                severity="warning",
+                stage="bank",
+                code="default_breaks_schema",
+            )
+        )
+    return out
+
+
 class _RefCycle(Exception):
     pass
 

@@ -10,19 +10,14 @@ from __future__ import annotations
 import re
 from typing import Callable
 
-from skillrun.contracts.skill import SkillInfo
+from skillrun.contracts.skill import SkillInfo, param_name
 
 _BLOCK = re.compile(r"(<!-- BEGIN GENERATED: (?P<name>[a-z-]+) -->\n)(?P<body>.*?)(<!-- END GENERATED: (?P=name) -->)", re.DOTALL)
 
-RESOLVER_MEANING = {
-    "output_dir": "this job's results directory",
-    "parent_model": "model file selected from the parent job's results (best by default)",
-    "parent_model_folder": "the parent job's results folder",
-    "resume_model": "newest complete checkpoint of the job being resumed",
-    "ptm_if_no_resume_model": "pretrained weights, used only when there is no checkpoint to resume",
-    "create_onnx_file": "ONNX path inside this job's results directory",
-    "key": "secret key from the environment (never written to disk)",
-}
+def first_sentence(text: str, limit: int = 90) -> str:
+    """The first sentence of a description, cut at ``limit`` characters (listings and the MCP skill list)."""
+    first = " ".join(text.split()).split(". ")[0].strip()
+    return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -54,7 +49,9 @@ def shorthand_table(info: SkillInfo) -> str:
 
 
 def spec_params_table(info: SkillInfo) -> str:
-    rows = [[n, f"`{k}`", f"`{r.value}`", RESOLVER_MEANING[r.value]] for n, a in sorted(info.actions.items()) for k, r in sorted(a.spec_params.items())]
+    from skillrun.resolve.params import MEANING
+
+    rows = [[n, f"`{k}`", f"`{param_name(r)}`", MEANING[param_name(r)]] for n, a in sorted(info.actions.items()) for k, r in sorted(a.spec_params.items())]
     return _table(["Action", "Spec Field", "Resolver", "Meaning"], rows)
 
 

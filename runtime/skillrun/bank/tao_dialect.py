@@ -20,10 +20,11 @@ from typing import Any, Iterator
 SCHEMA_URI = "https://json-schema.org/draft/2020-12/schema"
 
 # TAO value types with a fixed JSON type (aliases come from TAO Core's own mapping).
-_SIMPLE = {
+_SIMPLE: dict[str, str | list[str]] = {
     "float": "number", "int": "integer", "bool": "boolean", "list": "array",
     "collection": "object", "str": "string", "dict": "object", "subset_list": "array",
     "list_1_backbone": "array", "list_1_normal": "array", "list_2": "array", "list_3": "array",
+    "optional_list": ["array", "null"], "enum": "string",
 }
 # Types whose JSON type depends on their options (enum / valid_options).
 _CHOICE = ("categorical", "ordered", "ordered_int")
@@ -90,9 +91,11 @@ def _children(node: dict, path: str) -> Iterator[tuple[dict, str]]:
 
 
 def is_tao_dialect(schema: dict) -> bool:
-    """True when some subschema uses a TAO type name or an infinite bound (the loader warns on these)."""
+    """True when some subschema uses a TAO type name, an infinite bound or a non-schema inside ``properties``."""
     t = schema.get("type")
     if any(isinstance(n, str) and n in TAO_TYPES for n in (t if isinstance(t, list) else [t])):
+        return True
+    if any(not isinstance(v, (dict, bool)) for v in (schema.get("properties") or {}).values()) if isinstance(schema.get("properties"), dict) else False:
         return True
     return any(_is_inf(schema.get(k)) for k in _BOUNDS) or any(is_tao_dialect(c) for c, _ in _children(schema, ""))
 
@@ -156,20 +159,57 @@ def _fix_type(node: dict, where: str, notes: list[str]) -> None:
             else:
                 mapped.append(_json_type_of(values) if values else None)
         else:
-            mapped.append(_SIMPLE.get(n, n))
+            simple = _SIMPLE.get(n, n)
+            mapped.extend(simple if isinstance(simple, list) else [simple])
     if None in mapped:
         del node["type"]
         notes.append(f"{where}: type {t!r} dropped; enum alone constrains the value")
         return
     unique = list(dict.fromkeys(mapped))
-    node["type"] = unique[0] if isinstance(t, str) else unique
+    node["type"] = unique[0] if isinstance(t, str) and len(unique) == 1 else unique
     if "null" in unique and isinstance(node.get("enum"), list) and None not in node["enum"]:
         node["enum"].append(None)
     notes.append(f"{where}: type {t!r} -> {node['type']!r}")
 
 
+def _lift_stray(node: dict, where: str, notes: list[str]) -> None:
+    """Non-schema values inside ``properties`` (TAO Core puts its ``automl_*_parameters`` lists there) move up a level.
+
+    TAO's schema generator moves each section's ``automl_default_parameters`` /
+    ``automl_disabled_parameters`` from its ``default`` into the parent's
+    ``properties``, where a validator reads them as a (broken) property. They
+    are section-level TAO extension keys, so they join the node itself.
+    """
+    for kw in ("properties", "patternProperties", "$defs", "definitions"):
+        table = node.get(kw)
+        if not isinstance(table, dict):
+            continue
+        for key in [k for k, v in table.items() if not isinstance(v, dict) and not isinstance(v, bool)]:
+            value = table.pop(key)
+            if isinstance(value, list) and isinstance(node.get(key), list):
+                node[key] = list(dict.fromkeys([*node[key], *value]))
+            else:
+                node.setdefault(key, value)
+            notes.append(f"{where}: {kw}.{key} is not a schema ({type(value).__name__}); moved to the section as a TAO extension key")
+
+
+def _optional_default(node: dict, where: str, notes: list[str]) -> None:
+    """``default: null`` on a typed field is TAO's ``Optional[...] = None``: null is allowed there."""
+    if "default" not in node or node["default"] is not None or "type" not in node:
+        return
+    t = node["type"]
+    names = t if isinstance(t, list) else [t]
+    if "null" in names or not all(isinstance(n, str) for n in names):
+        return
+    node["type"] = [*names, "null"]
+    if isinstance(node.get("enum"), list) and None not in node["enum"]:
+        node["enum"] = [*node["enum"], None]
+    notes.append(f"{where}: default null on type {t!r}: null allowed (an optional field)")
+
+
 def _normalize_node(node: dict, path: str, notes: list[str]) -> None:
     where = path or "(root)"
+    _lift_stray(node, where, notes)
     if isinstance(node.get("items"), list):
         node["prefixItems"] = node.pop("items")
         notes.append(f"{where}: list-form items -> prefixItems")
@@ -177,6 +217,7 @@ def _normalize_node(node: dict, path: str, notes: list[str]) -> None:
     _fix_bounds(node, where, notes)
     if "type" in node:
         _fix_type(node, where, notes)
+    _optional_default(node, where, notes)
     for child, child_path in _children(node, path):
         _normalize_node(child, child_path, notes)
 

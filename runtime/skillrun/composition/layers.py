@@ -1,6 +1,6 @@
 """Merge the layers of a spec, pure and with provenance.
 
-Precedence, lowest first: schema ``default``s -> the action's template ->
+Precedence, lowest first: schema ``default``s -> the skill's ``key_defaults`` -> the action's template ->
 ``-e spec.yaml`` -> ``--overrides-json`` -> shorthand keys and ``key=value``
 words (in the order given). Keys the schema does not know are reported with
 close matches instead of being merged; nothing is raised, so validation can
@@ -43,6 +43,12 @@ def compose(
     merger = _Merger(skill, action, schema, out)
     if schema is not None:
         merger.merge(schemas.defaults(schema), "schema", check=False)
+    key_defaults = skill.info.actions[action].key_defaults
+    if key_defaults:
+        nested: dict[str, Any] = {}
+        for key, value in key_defaults.items():
+            paths.assign(nested, paths.parse(key), copy.deepcopy(value))
+        merger.merge(nested, "skill-defaults", origin=f"{skill.path / 'references' / 'skill_info.yaml'}: key_defaults")
     merger.merge(skill.template(action, template), "template", origin=str(skill.template_file(action, template)))
     if spec_file is not None:
         merger.merge(_read_spec_file(Path(spec_file)), "spec-file", origin=str(spec_file), foreign_ok=True)

@@ -95,9 +95,10 @@ class SkillSummary(_Model):
     name: str
     kind: str
     engine: str
-    description: str
+    description: str = Field(description="The first sentence of the SKILL.md description (describe_skill gives all of it).")
     actions: list[str]
     automl_enabled: bool
+    guidance_only: bool = Field(default=False, description="True: follow its SKILL.md; it has nothing to plan or run.")
 
 
 class SkillList(_Model):

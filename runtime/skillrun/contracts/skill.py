@@ -10,14 +10,16 @@ dotted path of the bad field.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, ValidationInfo, ValidatorFunctionWrapHandler, WrapValidator, field_validator
 
 _DOTTED = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 _NAME = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+_SPEC_PATH = r"^[A-Za-z_][A-Za-z0-9_]*(\[[0-9]+\])*(\.[A-Za-z_][A-Za-z0-9_]*(\[[0-9]+\])*)*$"
 DottedKey = Annotated[str, StringConstraints(pattern=_DOTTED)]
+SpecPath = Annotated[str, StringConstraints(pattern=_SPEC_PATH)]  #: a dotted key that may index lists: a.b[0].c
 ActionName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$")]
 ShortKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
@@ -33,18 +35,74 @@ class SkillKind(str, Enum):
     data = "data"
     application = "application"
     platform = "platform"
+    core = "core"
 
 
 class Resolver(str, Enum):
-    """The spec_params resolvers the runtime can execute (TAO names)."""
+    """The spec_params resolvers the runtime can execute (TAO's names, TAO's meaning)."""
 
     output_dir = "output_dir"
     parent_model = "parent_model"
     parent_model_folder = "parent_model_folder"
+    parent_model_or_ptm = "parent_model_or_ptm"
     resume_model = "resume_model"
+    resume_model_or_ptm = "resume_model_or_ptm"
     ptm_if_no_resume_model = "ptm_if_no_resume_model"
-    create_onnx_file = "create_onnx_file"
+    ptm = "ptm"
     key = "key"
+    create_onnx_file = "create_onnx_file"
+    create_engine_file = "create_engine_file"
+    create_cal_cache = "create_cal_cache"
+    create_cal_data_file = "create_cal_data_file"
+    create_pth_file = "create_pth_file"
+    create_hdf5_file = "create_hdf5_file"
+    create_weights_tlt_file = "create_weights_tlt_file"
+    merged_json = "merged_json"
+    create_inference_result_file_pose = "create_inference_result_file_pose"
+    create_inference_result_file_reid = "create_inference_result_file_reid"
+    create_inference_result_file_mal = "create_inference_result_file_mal"
+    create_inference_result_file_json = "create_inference_result_file_json"
+    create_evaluate_matches_plot_reid = "create_evaluate_matches_plot_reid"
+    create_evaluate_cmc_plot_reid = "create_evaluate_cmc_plot_reid"
+
+
+class ConstantParam(_Strict):
+    """A fixed value the runtime writes into its spec key at launch (TAO writes these as plain values)."""
+
+    constant: Any = Field(description="The value, as YAML would read it.")
+
+
+class LinkParam(_Strict):
+    """A file the job needs from a URL, placed at ``destination_path`` (TAO's ``{link, destination_path}``)."""
+
+    link: str = Field(min_length=1, description="Where the file comes from (http(s)://, ngc://, hf_model:// or a local path).")
+    destination_path: str | None = Field(default=None, description="Where the job expects it; the spec key gets this path.")
+
+
+def _one_param(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """One error naming what a spec_params value may be, on the key itself (not one per union member)."""
+    try:
+        return handler(value)
+    except ValidationError:
+        names = ", ".join(r.value for r in Resolver)
+        raise ValueError(f"{value!r} is not a resolver ({names}), a {{constant: VALUE}} or a {{link: URL, destination_path: PATH}}") from None
+
+
+SpecParam = Annotated[Union[Resolver, ConstantParam, LinkParam], WrapValidator(_one_param)]
+
+
+def param_name(param: SpecParam) -> str:
+    """The resolver's name, or ``constant`` / ``link`` (tables, route hints, plan output)."""
+    if isinstance(param, Resolver):
+        return param.value
+    return "constant" if isinstance(param, ConstantParam) else "link"
+
+
+class PathKind(_Strict):
+    """What a spec key that holds a path points to (TAO's ``inputs``/``outputs`` entries)."""
+
+    type: Literal["file", "folder"] = "file"
+    optional: bool = False
 
 
 class Trigger(_Strict):
@@ -57,7 +115,7 @@ class Trigger(_Strict):
 class DataSource(_Strict):
     """One dataset input an action needs (the per-action data requirements table)."""
 
-    spec_key: str = Field(pattern=_DOTTED, description="Where the source goes in the spec.")
+    spec_key: str = Field(pattern=_SPEC_PATH, description="Where the source goes in the spec.")
     source: str = Field(description="The kind of dataset the platform provides (TAO naming).")
     files: dict[str, str] = Field(
         default_factory=dict,
@@ -66,6 +124,10 @@ class DataSource(_Strict):
     list: bool = Field(default=False, description="True when the spec key holds a list of sources.")
     required: bool = True
     format: str | None = Field(default=None, description="Annotation format checked by preflight (coco, classmap).")
+    path: str | None = Field(
+        default=None,
+        description="When set, the spec key holds one path, not an entry: the source folder joined with this file ('' = the folder itself).",
+    )
 
 
 class Rule(_Strict):
@@ -105,8 +167,10 @@ class ActionInfo(_Strict):
     inputs: dict[str, str] = Field(default_factory=dict, description="Name -> spec key that points to an input.")
     outputs: dict[str, str] = Field(default_factory=dict, description="Name -> glob relative to <results_dir> (e.g. train/model_epoch_*.pth).")
     data_sources: list[DataSource] = Field(default_factory=list)
-    spec_params: dict[DottedKey, Resolver] = Field(default_factory=dict, description="Spec key -> resolver that fills it.")
-    spec_shorthand_keys: dict[ShortKey, DottedKey] = Field(default_factory=dict, description="Short CLI key -> dotted spec key.")
+    spec_params: dict[SpecPath, SpecParam] = Field(
+        default_factory=dict, description="Spec key -> resolver that fills it at launch, a {constant: V}, or a {link: URL, destination_path: P}."
+    )
+    spec_shorthand_keys: dict[ShortKey, SpecPath] = Field(default_factory=dict, description="Short CLI key -> dotted spec key.")
     spec_templates: dict[str, str] = Field(
         default_factory=dict,
         description="Template name -> path relative to the skill folder; 'default' is used unless another is named.",
@@ -116,6 +180,15 @@ class ActionInfo(_Strict):
         default_factory=list,
         description="Glob patterns (relative to the job folder, e.g. results/train/*.png, or a file name such as *.tmp) "
         "that `skillrun run --upload s3://...` leaves out.",
+    )
+    schema_file: str | None = Field(default=None, description="The action's JSON Schema, relative to the skill folder (default schemas/<action>.schema.json).")
+    container_image: str | None = Field(default=None, description="tao engine: the image for this action when it differs from the skill's.")
+    config_format: Literal["yaml", "json"] = Field(default="yaml", description="How the spec file handed to the command is written.")
+    path_inputs: dict[SpecPath, PathKind] = Field(default_factory=dict, description="Spec keys that hold input paths: file or folder, optional or not.")
+    path_outputs: dict[SpecPath, PathKind] = Field(default_factory=dict, description="Spec keys that hold paths the action writes.")
+    metrics: list[str] = Field(default_factory=list, description="KPI names the action reports (first = the one `best` ranks by).")
+    key_defaults: dict[SpecPath, Any] = Field(
+        default_factory=dict, description="Values the skill sets over its schema defaults, below the template (TAO's key_defaults)."
     )
 
 
@@ -129,8 +202,19 @@ class SkillInfo(_Strict):
     container_image: str | None = None
     automl_enabled: bool = False
     triggers: list[Trigger] = Field(default_factory=list)
-    actions: dict[ActionName, ActionInfo] = Field(min_length=1)
+    instructions_only: bool = Field(
+        default=False, description="A skill of guidance only (SKILL.md, no machine contract): routed to and described, never planned or run."
+    )
+    actions: dict[ActionName, ActionInfo] = Field(default_factory=dict)
     rules: list[Rule] = Field(default_factory=list, description="Rules shared by several actions.")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Fields kept for people and agents, not used to run anything.")
+
+    @field_validator("actions")
+    @classmethod
+    def _has_actions(cls, actions: dict[str, ActionInfo], info: ValidationInfo) -> dict[str, ActionInfo]:
+        if not actions and not info.data.get("instructions_only"):
+            raise ValueError("a skill needs at least one action (or instructions_only: true for a guidance-only skill)")
+        return actions
 
 
     def rules_for(self, action: str) -> list[Rule]:

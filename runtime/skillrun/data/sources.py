@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 from skillrun.composition import paths
 from skillrun.data.archive import extract, is_archive, strip_suffix
 from skillrun.data.s3 import is_s3
-from skillrun.errors import SpecError, UsageError
+from skillrun.errors import SpecError
 from skillrun.record_io import atomic_write_text
 
 if TYPE_CHECKING:
@@ -43,22 +43,53 @@ Log = Callable[[str], None]
 
 # -- the short forms (pure) ---------------------------------------------------
 def rename_source_words(info: ActionInfo, overrides: Iterable[str | Override]) -> list[str | Override]:
-    """``train_datasets=...`` (a DataSource ``source`` name) -> ``<its spec_key>=...``."""
-    by_source: dict[str, list[str]] = {}
+    """``train_datasets=...`` (a DataSource ``source`` name) -> ``<its spec_key>=...``, for every key that source feeds.
+
+    One dataset may feed several keys (TAO's quantize reads ``train_datasets`` for
+    training and calibration): all of them get it. A source given as one path
+    (``DataSource.path``) is joined with that file here, since its key holds the
+    path itself and is never expanded later.
+    """
+    by_source: dict[str, list[DataSource]] = {}
     for ds in info.data_sources:
-        by_source.setdefault(ds.source, []).append(ds.spec_key)
+        by_source.setdefault(ds.source, []).append(ds)
     out: list[str | Override] = []
     for item in overrides:
         if isinstance(item, str) and "=" in item and item[0] not in "+~":
             key, rest = item.split("=", 1)
             if key in by_source and key not in info.spec_shorthand_keys:
-                keys = by_source[key]
-                if len(keys) > 1:
-                    msg = f"{key!r} names {len(keys)} data sources of this action: {', '.join(keys)}"
-                    raise UsageError(msg, hint=f"set the spec key itself, e.g. {keys[0]}=...")
-                item = f"{keys[0]}={rest}"
+                out += [f"{ds.spec_key}={_joined(rest, ds) if ds.path is not None else rest}" for ds in by_source[key]]
+                continue
         out.append(item)
     return out
+
+
+def _joined(value: str, ds: DataSource) -> str:
+    """A source folder (or s3:// prefix) joined with the one file a path-form source names; lists item by item."""
+    import yaml
+
+    from skillrun import yamlio
+
+    try:
+        parsed = yamlio.loads(value)
+    except yaml.YAMLError:
+        parsed = value
+    items = parsed if isinstance(parsed, list) else [parsed]
+    joined = [_join_one(str(v), ds.path or "") if isinstance(v, str) and _expandable(v) else v for v in items]
+    result: Any = joined if isinstance(parsed, list) or ds.list else joined[0]
+    return json.dumps(result) if not isinstance(result, str) else result
+
+
+def _join_one(src: str, name: str) -> str:
+    if not name:
+        return src
+    if is_s3(src):
+        return f"{src.rstrip('/')}/{name}"
+    base = Path(src).expanduser()
+    cand = base / name
+    if not cand.exists() and is_archive(name) and (base / strip_suffix(name)).is_dir():
+        cand = base / strip_suffix(name)
+    return str(cand)
 
 
 def expand(skill: Skill, action: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -69,6 +100,8 @@ def expand(skill: Skill, action: str, spec: dict[str, Any]) -> dict[str, Any]:
     schema = skill.schema(action) if skill.has_schema(action) else None
     out = copy.deepcopy(spec)
     for ds in info.data_sources:
+        if ds.path is not None:  # the key holds the path itself: nothing to expand
+            continue
         tokens = paths.parse(ds.spec_key)
         value = paths.get(out, tokens)
         if ds.list and isinstance(value, str) and _expandable(value):
@@ -130,7 +163,13 @@ def _targets(info: ActionInfo, spec: dict[str, Any]) -> list[tuple[list[paths.To
     found: list[tuple[list[paths.Token], str, str]] = []
     for ds in info.data_sources:
         tokens = paths.parse(ds.spec_key)
-        value = paths.get(spec, tokens)
+        value = paths.get(spec, tokens) if paths.has(spec, tokens) else None
+        if ds.path is not None:  # one path (or a list of paths) under the key itself
+            items = [(i, v) for i, v in enumerate(value)] if isinstance(value, list) else [(None, value)]
+            for i, v in items:
+                if isinstance(v, str) and (is_s3(v) or (is_archive(v) and Path(v).expanduser().is_file())):
+                    found.append((tokens if i is None else [*tokens, i], v, str(tokens[-1])))
+            continue
         entries = [(i, e) for i, e in enumerate(value)] if isinstance(value, list) else [(None, value)]
         base = str(tokens[-1])
         for i, entry in entries:

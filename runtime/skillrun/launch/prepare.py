@@ -117,6 +117,7 @@ def prepare(bank: SkillBank, store: JobStore, req: Request, *, job_id: str = PLA
 
     skill = bank.get(req.skill)
     skill.require_action(req.action)
+    skill.require_runnable(req.action)
     engine = get_engine(skill)
     engine.check(skill, req.action)
     backend = get_backend(req.backend, store)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from skillrun.composition import paths
-from skillrun.contracts.skill import Resolver
+from skillrun.contracts.skill import ConstantParam, LinkParam, Resolver
 from skillrun.errors import ResolutionError, UsageError
 from skillrun.record.secrets import KEY_ENV, KEY_PLACEHOLDER
 from skillrun.resolve.checkpoints import newest_checkpoint
@@ -110,18 +110,92 @@ def ptm_if_no_resume_model(ctx: ResolveContext, key: str) -> Resolved | None:
     if ctx.parent is not None and takes_parent and not _has_parent_model_key(ctx):
         _no_conflict(ctx, key)
         return Resolved(key, "ptm_if_no_resume_model", str(ctx.parent.path), _parent_note(ctx, "fine-tune from"))
+    return ptm(ctx, key)
+
+
+#: TAO's file-creating resolvers and the file each names in the job's results (TAO's ``infer_output_file`` names)
+OUTPUT_FILES: dict[Resolver, str] = {
+    Resolver.create_onnx_file: DEFAULT_ONNX_NAME,
+    Resolver.create_engine_file: "model.engine",
+    Resolver.create_cal_cache: "cal.bin",
+    Resolver.create_cal_data_file: "calibration.tensorfile",
+    Resolver.create_pth_file: "model.pth",
+    Resolver.create_hdf5_file: "model.hdf5",
+    Resolver.create_weights_tlt_file: "weights/model.tlt",
+    Resolver.merged_json: "merged.json",
+    Resolver.create_inference_result_file_pose: "results.txt",
+    Resolver.create_inference_result_file_reid: "inference.json",
+    Resolver.create_inference_result_file_mal: "inference.json",
+    Resolver.create_inference_result_file_json: "inference.json",
+    Resolver.create_evaluate_matches_plot_reid: "sampled_matches.png",
+    Resolver.create_evaluate_cmc_plot_reid: "cmc_curve.png",
+}
+#: what a download-only location looks like: skillrun never downloads at launch (s3:// is staged, see skillrun.data.sources)
+_DOWNLOAD = ("ngc://", "hf_model://", "http://", "https://", "ftp://")
+
+
+def output_file(resolver: Resolver) -> Callable[[ResolveContext, str], Resolved]:
+    """A resolver that names ``OUTPUT_FILES[resolver]`` in ``<results_dir>/<action>/`` unless the spec names a file."""
+
+    def resolve(ctx: ResolveContext, key: str) -> Resolved:
+        current = ctx.current(key)
+        folder = ctx.results_dir / ctx.action
+        if not _given(current):
+            return Resolved(key, resolver.value, str(folder / OUTPUT_FILES[resolver]))
+        path = Path(str(current))
+        if not path.is_absolute() and len(path.parts) == 1:
+            return Resolved(key, resolver.value, str(folder / path), "a bare file name goes into the job's results folder")
+        return Resolved(key, resolver.value, str(path.expanduser().resolve()))
+
+    return resolve
+
+
+def ptm(ctx: ResolveContext, key: str) -> Resolved | None:
+    """Pretrained weights: the path the spec names. TAO downloads from NGC here; skillrun takes local files only."""
+    current = ctx.current(key)
+    if not _given(current):
+        return None
+    _local(key, str(current), "ptm")
     return None
 
 
-def create_onnx_file(ctx: ResolveContext, key: str) -> Resolved:
-    current = ctx.current(key)
-    folder = ctx.results_dir / ctx.action
-    if not _given(current):
-        return Resolved(key, "create_onnx_file", str(folder / DEFAULT_ONNX_NAME))
-    path = Path(str(current))
-    if not path.is_absolute() and len(path.parts) == 1:
-        return Resolved(key, "create_onnx_file", str(folder / path), "a bare file name goes into the job's results folder")
-    return Resolved(key, "create_onnx_file", str(path.expanduser().resolve()))
+def parent_model_or_ptm(ctx: ResolveContext, key: str) -> Resolved | None:
+    """The parent job's model when there is a parent (a two-stage pipeline), else the pretrained weights."""
+    return parent_model(ctx, key) if ctx.parent is not None else ptm(ctx, key)
+
+
+def resume_model_or_ptm(ctx: ResolveContext, key: str) -> Resolved | None:
+    """The newest checkpoint of the job being resumed, else the pretrained weights."""
+    return resume_model(ctx, key) if ctx.resume else ptm(ctx, key)
+
+
+def constant(ctx: ResolveContext, key: str, param: ConstantParam) -> Resolved | None:
+    """A value the skill fixes for this key; a value the user set wins, and is noted."""
+    if ctx.user_set(key) and ctx.current(key) != param.constant:
+        return Resolved(key, "constant", ctx.current(key), f"kept your value; the skill would set {param.constant!r}")
+    if param.constant is None or param.constant == "":
+        return None  # TAO writes a constant only when it holds something
+    return Resolved(key, "constant", param.constant)
+
+
+def link(ctx: ResolveContext, key: str, param: LinkParam) -> Resolved:
+    """A file the skill fetches from ``param.link``: a local copy (the user's, or one at ``destination_path``), never a download."""
+    if ctx.user_set(key):
+        _local(key, str(ctx.current(key)), "link")
+        return Resolved(key, "link", ctx.current(key), f"your file instead of {param.link}")
+    for candidate in (param.destination_path, param.link):
+        if candidate and "://" not in candidate and Path(candidate).expanduser().is_file():
+            return Resolved(key, "link", str(Path(candidate).expanduser()), f"local copy of {param.link}")
+    where = f" to {param.destination_path}" if param.destination_path else ""
+    msg = f"{key} needs {param.link} downloaded{where}, and skillrun does not download at launch (this machine may have no network)"
+    raise ResolutionError(msg, hint=f"download it once, then pass {key}=/path/to/{Path(param.link.split('?')[0]).name}", path=key, value=param.link)
+
+
+def _local(key: str, value: str, resolver: str) -> None:
+    """A location only a download can reach is an error at plan, not a job that fails later."""
+    if value.startswith(_DOWNLOAD):
+        msg = f"{key} = {value}: the {resolver} resolver would download it, and skillrun does not download at launch (this machine may have no network)"
+        raise ResolutionError(msg, hint=f"download it once, then pass {key}=/local/path/to/the/file", path=key, value=value)
 
 
 def key(ctx: ResolveContext, key_name: str) -> Resolved | None:
@@ -142,15 +216,37 @@ def key(ctx: ResolveContext, key_name: str) -> Resolved | None:
     return Resolved(key_name, "key", KEY_PLACEHOLDER, "the value reaches the job as $SKILLRUN_KEY and is never written")
 
 
+create_onnx_file = output_file(Resolver.create_onnx_file)
+
 RESOLVERS: dict[Resolver, Callable[[ResolveContext, str], Resolved | None]] = {
     Resolver.output_dir: output_dir,
     Resolver.parent_model: parent_model,
     Resolver.parent_model_folder: parent_model_folder,
+    Resolver.parent_model_or_ptm: parent_model_or_ptm,
     Resolver.resume_model: resume_model,
+    Resolver.resume_model_or_ptm: resume_model_or_ptm,
     Resolver.ptm_if_no_resume_model: ptm_if_no_resume_model,
-    Resolver.create_onnx_file: create_onnx_file,
+    Resolver.ptm: ptm,
     Resolver.key: key,
+    **{r: output_file(r) for r in OUTPUT_FILES},
 }
+#: what each resolver fills, in words (the SKILL.md spec-params tables)
+MEANING: dict[str, str] = {
+    "output_dir": "this job's results directory",
+    "parent_model": "model file selected from the parent job's results (best by default)",
+    "parent_model_folder": "the parent job's results folder",
+    "parent_model_or_ptm": "the parent job's model when there is a parent, else the pretrained weights",
+    "resume_model": "newest complete checkpoint of the job being resumed",
+    "resume_model_or_ptm": "newest checkpoint when resuming, else the pretrained weights",
+    "ptm_if_no_resume_model": "pretrained weights, used only when there is no checkpoint to resume",
+    "ptm": "pretrained weights (a local file; downloads are refused at plan)",
+    "key": "secret key from the environment (never written to disk)",
+    "constant": "a value the skill fixes",
+    "link": "a file the skill names by URL; a local copy is required",
+    **{r.value: f"{name} inside this job's results directory" for r, name in OUTPUT_FILES.items()},
+}
+#: resolvers that consume a parent job's model (``--parent``)
+PARENT_RESOLVERS = frozenset({Resolver.parent_model, Resolver.parent_model_folder, Resolver.parent_model_or_ptm})
 
 
 def resolve_spec_params(ctx: ResolveContext) -> tuple[dict[str, Any], list[Resolved]]:
@@ -159,7 +255,7 @@ def resolve_spec_params(ctx: ResolveContext) -> tuple[dict[str, Any], list[Resol
     Resume is resolved first, so ``ptm_if_no_resume_model`` can see whether a checkpoint was found.
     """
     params = ctx.skill.info.actions[ctx.action].spec_params
-    if ctx.parent is not None and not any(r in (Resolver.parent_model, Resolver.parent_model_folder) for r in params.values()):
+    if ctx.parent is not None and not any(r in PARENT_RESOLVERS for r in params.values()):
         takes = ctx.skill.info.actions[ctx.action].inputs.get("pretrained_model")
         if not takes:
             msg = f"{ctx.skill.name} {ctx.action} takes no parent job, but --parent {ctx.parent.job.id} was given"
@@ -167,20 +263,25 @@ def resolve_spec_params(ctx: ResolveContext) -> tuple[dict[str, Any], list[Resol
     spec = copy.deepcopy(ctx.spec)
     done: list[Resolved] = []
     order = sorted(params.items(), key=lambda kv: kv[1] is not Resolver.resume_model)
-    for spec_key, resolver in order:
-        result = RESOLVERS[resolver](ctx, spec_key)
+    for spec_key, param in order:
+        if isinstance(param, ConstantParam):
+            result = constant(ctx, spec_key, param)
+        elif isinstance(param, LinkParam):
+            result = link(ctx, spec_key, param)
+        else:
+            result = RESOLVERS[param](ctx, spec_key)
         if result is None:
             continue
         paths.assign(spec, paths.parse(spec_key), result.value)
         done.append(result)
-    if ctx.parent is not None and not any(r.resolver in ("parent_model", "parent_model_folder", "ptm_if_no_resume_model") and r.value for r in done):
+    if ctx.parent is not None and not any(r.resolver in (*(p.value for p in PARENT_RESOLVERS), "ptm_if_no_resume_model") and r.value for r in done):
         msg = f"--parent {ctx.parent.job.id} was given but no spec key of {ctx.skill.name} {ctx.action} took it"
         raise UsageError(msg, hint="drop --parent; this action reads no model from a parent")
     return spec, done
 
 
 def _has_parent_model_key(ctx: ResolveContext) -> bool:
-    return any(r in (Resolver.parent_model, Resolver.parent_model_folder) for r in ctx.skill.info.actions[ctx.action].spec_params.values())
+    return any(r in PARENT_RESOLVERS for r in ctx.skill.info.actions[ctx.action].spec_params.values())
 
 
 def _no_conflict(ctx: ResolveContext, key: str) -> None:

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, NamedTuple
 
 from skillrun.route.text import Token, from_marks, terms, tokens, word_forms
+from skillrun.contracts.skill import param_name
 
 _DIRECTION = re.compile(r"(^|[\s-])(to|into|from)([\s-]|$)", re.I)
 
@@ -251,7 +252,7 @@ def _words(toks: list[Token]) -> list[frozenset[str]]:
 
 def _entry(skill: Any, action: str) -> ActionEntry:
     act = skill.info.actions[action]
-    takes_parent = any(r.value in ("parent_model", "parent_model_folder") for r in act.spec_params.values())
+    takes_parent = any(param_name(r) in ("parent_model", "parent_model_folder", "parent_model_or_ptm") for r in act.spec_params.values())
     return ActionEntry(
         skill=skill.name,
         action=action,

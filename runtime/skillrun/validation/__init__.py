@@ -6,6 +6,7 @@ import copy
 from typing import TYPE_CHECKING
 
 from skillrun.contracts.report import ValidationReport
+from skillrun.contracts.skill import param_name
 from skillrun.validation import preflight, rules, schema
 
 if TYPE_CHECKING:
@@ -20,15 +21,15 @@ def validate_composed(skill: Skill, composed: ComposedSpec, *, check_data: bool 
     action = composed.action
     spec = copy.deepcopy(composed.spec)
     issues = list(composed.issues)
-    resolvers = {k: r.value for k, r in skill.info.actions[action].spec_params.items()}
-    missing = schema.missing_values(spec, resolvers)
+    resolvers = {k: param_name(r) for k, r in skill.info.actions[action].spec_params.items()}
+    missing = schema.missing_values(spec, resolvers, skill.foreign_sections(action))
     issues.extend(missing)
     bad = {i.path for i in issues if i.severity == "error"}
     action_schema = skill.schema(action) if skill.has_schema(action) else None
     if action_schema is not None:
-        found = schema.check(spec, action_schema, skip=bad)
+        found = schema.shipped_defects(schema.check(spec, action_schema, skip=bad), composed.provenance, skill.name)
         issues.extend(found)
-        bad |= {i.path for i in found}
+        bad |= {i.path for i in found if i.severity == "error"}
         issues.extend(rules.check_conditions(spec, action_schema, bad_paths=bad))
     derived = []
     if check_data:

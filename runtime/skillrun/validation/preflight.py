@@ -61,9 +61,14 @@ def preflight(spec: dict[str, Any], info: ActionInfo) -> tuple[list[Issue], list
         value = paths.get(spec, paths.parse(key))
         if isinstance(value, str) and not unset(value) and not is_remote(value) and not Path(value).expanduser().exists():
             issues.append(Issue(path=key, value=value, message=f"{name} not found", hint="check the path, or pass --parent JOB to take it from a parent job", stage="preflight", code="not_found"))
+    issues.extend(_required_paths(spec, info))
     for ds in info.data_sources:
-        value = paths.get(spec, paths.parse(ds.spec_key))
+        tokens = paths.parse(ds.spec_key)
+        value = paths.get(spec, tokens) if paths.has(spec, tokens) else None
         if unset(value):
+            continue
+        if ds.path is not None:
+            issues.extend(_check_paths(value, ds.spec_key, "folder" if ds.spec_key.endswith("_dir") else None))
             continue
         entries = value if isinstance(value, list) else [value]
         for i, entry in enumerate(entries):
@@ -73,6 +78,50 @@ def preflight(spec: dict[str, Any], info: ActionInfo) -> tuple[list[Issue], list
     derived = _derive(spec, classes, issues)
     issues.extend(_batch_fits(spec, info, classes))
     return issues, derived
+
+
+def _required_paths(spec: dict[str, Any], info: ActionInfo) -> list[Issue]:
+    """Every path input the action declares: an empty ``''`` where a required path goes is an error; a set one must exist."""
+    from skillrun.contracts.skill import param_name
+
+    out: list[Issue] = []
+    sources = {f"{ds.spec_key}": ds.source for ds in info.data_sources}
+    for key, kind in info.path_inputs.items():
+        tokens = paths.parse(key)
+        value = paths.get(spec, tokens) if paths.has(spec, tokens) else None
+        if value == "???":
+            continue  # reported once, as a missing value
+        empty = value is None or value == "" or (isinstance(value, list) and all(v in (None, "") for v in value))
+        if empty and not kind.optional:
+            param = info.spec_params.get(key)
+            source = next((src for entry, src in sources.items() if key == entry or key.startswith((entry + ".", entry + "["))), None)
+            if param is not None and param_name(param).startswith("parent_model"):
+                hint = f"pass --parent JOB_ID, or set {key}=PATH"
+            elif source is not None:
+                hint = f"set {key}=PATH, or give the dataset: {source}=/path/to/dataset"
+            else:
+                hint = f"set {key}=PATH"
+            out.append(Issue(path=key, value=value, message=f"a {kind.type} path is required here and none is set", hint=hint, stage="preflight", code="required_path"))
+        elif not empty:
+            out.extend(_check_paths(value, key, kind.type))
+    return out
+
+
+def _check_paths(value: Any, key: str, kind: str | None) -> list[Issue]:
+    """Local paths in ``value`` (one or a list) exist and are of ``kind``; an archive stands in for a folder."""
+    out: list[Issue] = []
+    items = [(f"{key}[{i}]", v) for i, v in enumerate(value)] if isinstance(value, list) else [(key, value)]
+    for where, item in items:
+        if not isinstance(item, str) or unset(item) or is_remote(item):
+            continue
+        p = Path(item).expanduser()
+        if not p.exists():
+            out.append(Issue(path=where, value=item, message=f"{kind or 'path'} not found", hint=_near(p), stage="preflight", code="not_found"))
+        elif kind == "folder" and not p.is_dir() and not str(p).endswith(_ARCHIVES):
+            out.append(Issue(path=where, value=item, message="a folder (or .tar/.tar.gz/.zip archive) is expected, not a file", stage="preflight", code="not_a_folder"))
+        elif kind == "file" and p.is_dir():
+            out.append(Issue(path=where, value=item, message="a file is expected, not a folder", hint=_near(p / "x"), stage="preflight", code="not_a_file"))
+    return out
 
 
 def _batch_fits(spec: dict[str, Any], info: ActionInfo, classes: _Classes) -> list[Issue]:

@@ -10,25 +10,58 @@ from skillrun.composition import paths
 from skillrun.contracts.report import Issue
 
 MISSING = schemas.MISSING
-#: resolvers that always fill their field when the job is launched (no user input needed)
-LAUNCH_RESOLVED = frozenset({"output_dir", "create_onnx_file", "key"})
+def launch_resolved(name: str) -> bool:
+    """Whether this resolver always fills its field when the job is launched (no user input needed)."""
+    from skillrun.resolve.params import OUTPUT_FILES
+
+    return name in ("output_dir", "key", "constant", "link") or name in {r.value for r in OUTPUT_FILES}
 
 
-def missing_values(spec: dict[str, Any], resolvers: dict[str, str] | None = None) -> list[Issue]:
-    """Every leaf still ``???``: a value the user must provide (or a parent job, where a resolver says so)."""
+def missing_values(spec: dict[str, Any], resolvers: dict[str, str] | None = None, foreign: frozenset[str] = frozenset()) -> list[Issue]:
+    """Every leaf still ``???``: a value the user must provide (or a parent job, where a resolver says so).
+
+    Sections in ``foreign`` belong to other actions (a TAO train spec carries ``distill``): their ``???`` are not asked for.
+    """
     resolvers = resolvers or {}
     out = []
     for tokens, value in paths.leaves(spec):
-        if value != MISSING:
+        if value != MISSING or (tokens and tokens[0] in foreign):
             continue
         key = paths.format(tokens)
         resolver = resolvers.get(key)
-        if resolver in LAUNCH_RESOLVED:
+        if resolver is not None and launch_resolved(resolver):
             continue
         hint = f"set it, e.g. {key}=VALUE"
-        if resolver in ("parent_model", "parent_model_folder"):
+        if resolver in ("parent_model", "parent_model_folder", "parent_model_or_ptm"):
             hint = f"pass --parent JOB_ID (the {resolver} resolver fills it from the parent's results) or set {key}=PATH"
         out.append(Issue(path=key, message="required value is missing", hint=hint, stage="schema", code="missing"))
+    return out
+
+
+#: composition layers that are the skill's own, not the user's
+SHIPPED = frozenset({"schema", "skill-defaults", "template"})
+
+
+def shipped_defects(issues: list[Issue], provenance: dict[str, str], skill: str) -> list[Issue]:
+    """Schema errors on values the skill itself ships (its defaults or template, untouched) become warnings.
+
+    A skill whose default breaks its own schema (a TAO default below its own
+    minimum, an enum that lost its options) is the skill's defect: the user is
+    told, and can set the key, but is not blocked for a value they never wrote.
+    """
+    out = []
+    for issue in issues:
+        layer = provenance.get(issue.path)
+        if issue.severity == "error" and layer in SHIPPED:
+            issue = issue.model_copy(
+                update={
+                    "severity": "warning",
+                    "code": f"shipped_{issue.code}",
+                    "message": f"{issue.message}: {skill} ships this value in its {layer} and it breaks the skill's own schema; left as shipped",
+                    "hint": (issue.hint + "; " if issue.hint else "") + "set it yourself to silence this, and tell the skill's author",
+                }
+            )
+        out.append(issue)
     return out
 
 
@@ -94,8 +127,7 @@ def _issues(err: Any, root: dict[str, Any]) -> Iterator[Issue]:
     elif kind in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
         op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}[kind]
         message = f"must be {op} {sub[kind]}"
-        default = sub.get("default")
-        hint = f"try {where}={default} (the default)" if default is not None else None
+        hint = _bound_hint(where, sub, kind)
     elif kind == "multipleOf":
         message = f"must be a multiple of {sub['multipleOf']}"
         if isinstance(err.instance, (int, float)):
@@ -110,6 +142,22 @@ def _issues(err: Any, root: dict[str, Any]) -> Iterator[Issue]:
     else:
         message = err.message
     yield Issue(path=where, value=value, message=message, allowed=allowed, hint=hint, code=kind)
+
+
+def _bound_hint(where: str, sub: dict[str, Any], kind: str) -> str | None:
+    """The default when it satisfies the field's own schema, else the nearest allowed value: never a value that fails again."""
+    from jsonschema import Draft202012Validator
+
+    default = sub.get("default")
+    if default is not None and Draft202012Validator(sub).is_valid(default):
+        return f"try {where}={default} (the default)"
+    bound = sub[kind]
+    if kind.startswith("exclusive"):
+        types = sub.get("type") if isinstance(sub.get("type"), list) else [sub.get("type")]
+        if "integer" not in types:
+            return f"use a value {'above' if kind == 'exclusiveMinimum' else 'below'} {bound}"
+        bound = bound + 1 if kind == "exclusiveMinimum" else bound - 1
+    return f"try {where}={bound} (the {'lowest' if 'inimum' in kind else 'highest'} allowed)"
 
 
 def _a(kind: Any) -> str:

@@ -75,8 +75,8 @@ class SlurmBackend(Backend):
         options = self.options(launch)
         params = ctx.skill.info.actions[ctx.action].spec_params
         resume = {
-            "set": sorted(k for k, r in params.items() if r.value == "resume_model"),
-            "clear": sorted(k for k, r in params.items() if r.value == "ptm_if_no_resume_model"),
+            "set": sorted(k for k, r in params.items() if param_name(r) == "resume_model"),
+            "clear": sorted(k for k, r in params.items() if param_name(r) == "ptm_if_no_resume_model"),
         }
         inputs = self._inputs(ctx.job_id, ctx.skill.name, ctx.action, ctx.job_dir, launch, options, resume["set"])
         scripts = render(inputs)  # a value no quoting can carry fails here, before anything is written

@@ -6,7 +6,9 @@ from typing import Any
 
 import click
 
+from skillrun.bank.skillmd import first_sentence
 from skillrun.cli import console
+from skillrun.contracts.skill import param_name
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 
@@ -17,11 +19,11 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print one JS
 def list_cmd(app: Any, as_json: bool) -> None:
     """List the skills in the bank."""
     bank = app.bank
-    problems = bank.problems()
+    problems = bank.problem_summary()
     if as_json:
         console.emit_json({"skills": [s.summary() for s in bank], "problems": [p.model_dump(mode="json") for p in problems]})
         return
-    rows = [(s.name, s.info.kind.value, s.info.engine, ", ".join(s.actions), _first_sentence(s.description)) for s in bank]
+    rows = [(s.name, s.info.kind.value, s.info.engine, ", ".join(s.actions) or "(guidance)", first_sentence(s.description)) for s in bank]
     console.table(None, ["skill", "kind", "engine", "actions", "description"], rows)
     console.issues(problems)
 
@@ -59,12 +61,7 @@ def _action_view(skill: Any, action: str) -> dict[str, Any]:
         "schema": skill.has_schema(action),
         "template": skill.has_template(action),
         "data_sources": [d.model_dump() for d in info.data_sources],
-        "spec_params": {k: v.value for k, v in info.spec_params.items()},
+        "spec_params": {k: param_name(v) for k, v in info.spec_params.items()},
         "spec_shorthand_keys": dict(info.spec_shorthand_keys),
         "popular": popular,
     }
-
-
-def _first_sentence(text: str, limit: int = 90) -> str:
-    first = text.split(". ")[0].strip()
-    return first if len(first) <= limit else first[: limit - 1] + "…"
