@@ -22,12 +22,17 @@ if TYPE_CHECKING:
     from skillrun.contracts.spec import ComposedSpec
 
 
-def load_bank(skills_dirs: Iterable[str | Path] = (), *, plugins: bool = True) -> SkillBank:
-    """All skills: built-in, plugins (unless ``plugins=False``), ``$SKILLRUN_PATH``, then ``skills_dirs``."""
-    from skillrun.plugins.manager import collect, get_plugin_manager, new_plugin_manager
+def load_bank(skills_dirs: Iterable[str | Path] = (), *, plugins: bool = True, cache: bool = True) -> SkillBank:
+    """All skills: built-in, plugins (unless ``plugins=False``), ``$SKILLRUN_PATH``, then ``skills_dirs``.
+
+    Parsed skill folders are kept in ``<workspace>/cache/bank.json`` (``cache=False``
+    reads every file again); a folder whose files changed is parsed again either way.
+    """
+    from skillrun.bank.cache import BankCache
+    from skillrun.plugins.manager import get_plugin_manager, new_plugin_manager, skill_dirs as plugin_skill_dirs
 
     pm = get_plugin_manager() if plugins else new_plugin_manager(entry_points=False)
-    return SkillBank(sources(collect(pm).skill_dirs, skills_dirs))
+    return SkillBank(sources(plugin_skill_dirs(pm), skills_dirs), cache=BankCache() if cache else None)
 
 
 def compose(

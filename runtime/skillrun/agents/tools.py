@@ -12,7 +12,7 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from skillrun.bank.skillmd import first_sentence
+from skillrun.bank.text import first_sentence
 from skillrun.contracts.agents import JobInfo, LogTail, PlanResult, Results, SkillDescription, SkillList, SkillSummary, ValidationResult
 
 if TYPE_CHECKING:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from skillrun import settings
+from skillrun.bank.cache import BankCache, signature
 from skillrun.bank.loader import SKILL_MD, Skill
 from skillrun.contracts.report import Issue
 from skillrun.errors import BankError, ResolutionError
@@ -59,12 +60,18 @@ def skill_folders(root: Path, max_depth: int = MAX_DEPTH) -> list[Path]:
 class SkillBank:
     """The loaded skills, by name."""
 
-    def __init__(self, sources: Iterable[SkillDir]) -> None:
-        """``sources`` in precedence order, highest first."""
+    def __init__(self, sources: Iterable[SkillDir], *, cache: BankCache | None = None) -> None:
+        """``sources`` in precedence order, highest first; ``cache`` keeps parses between processes (see bank.cache)."""
         self.sources = list(sources)
         self.skills: dict[str, Skill] = {}
         self.broken: dict[str, BankError] = {}
         self.warnings: list[Issue] = []
+        self._cache = cache
+        self._load()
+        if cache is not None:
+            cache.save()
+
+    def _load(self) -> None:
         for src in self.sources:
             if not src.path.is_dir() and src.origin != "builtin":
                 self.warnings.append(
@@ -103,12 +110,32 @@ class SkillBank:
             )
             return
         try:
-            skill = Skill(folder, origin)
+            skill = self._parse(folder, origin)
         except BankError as exc:
             self.broken[name] = exc
             return
         self.skills[name] = skill
         self.warnings.extend(skill.warnings)
+
+    def _parse(self, folder: Path, origin: str) -> Skill:
+        """The skill in ``folder``, from the cache when its files are unchanged; a broken one raises BankError either way."""
+        if self._cache is None:
+            return Skill(folder, origin)
+        sig = signature(folder)
+        entry = self._cache.get(folder, sig)
+        if entry is not None:
+            if "error" in entry:
+                err = entry["error"]
+                raise BankError(err["message"], [Issue.model_validate(i) for i in err["issues"]], hint=err.get("hint"))
+            return Skill.restore(folder, origin, entry)
+        try:
+            skill = Skill(folder, origin)
+        except BankError as exc:
+            issues = [i.model_dump(mode="json") for i in exc.issues or []]
+            self._cache.put(folder, sig, {"error": {"message": exc.message, "hint": exc.hint, "issues": issues}})
+            raise
+        self._cache.put(folder, sig, skill.cached_form())
+        return skill
 
     # -- lookup ---------------------------------------------------------
     def __iter__(self) -> Iterator[Skill]:

@@ -11,14 +11,16 @@ import json
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from skillrun import yamlio
 from skillrun.contracts.report import Issue
-from skillrun.contracts.skill import Evals, Frontmatter, SkillInfo
 from skillrun.errors import BankError, ResolutionError
+
+if TYPE_CHECKING:
+    from skillrun.contracts.skill import Evals, Frontmatter, SkillInfo
 
 SKILL_MD = "SKILL.md"
 #: actions that run a training loop and so read the ``train`` section too (TAO's distill takes its optimiser from it)
@@ -82,8 +84,9 @@ class Skill:
         self.warnings: list[Issue] = []
         self._schemas: dict[str, dict[str, Any]] = {}
         self.schema_notes: dict[str, list[str]] = {}  #: per action: what TAO normalisation changed
-        self.frontmatter, self.body = self._load_frontmatter()
-        self.info = self._load_info()
+        self._raw: dict[str, Any] = {}
+        self._frontmatter, self.body = self._load_frontmatter()
+        self._info: SkillInfo | None = self._load_info()
         if self.info.name != self.frontmatter.name:  # skillrun's own format only: the others take the SKILL.md name
             self._fail(
                 self.path / SKILL_INFO,
@@ -91,18 +94,58 @@ class Skill:
                 hint="use the folder name in both files",
             )
 
+    @classmethod
+    def restore(cls, path: Path, origin: str, entry: dict[str, Any]) -> Skill:
+        """A skill from its cached parse (:mod:`skillrun.bank.cache`): no YAML read, same object as a fresh load."""
+        skill = cls.__new__(cls)
+        skill.path = path.resolve()
+        skill.origin = origin
+        skill._schemas = {}
+        skill.schema_notes = {}
+        skill._raw = entry  # validated into models on first use: `list` and `route` never need them
+        skill._frontmatter = None
+        skill._info = None
+        skill.body = None
+        skill.warnings = [Issue.model_validate(w) for w in entry["warnings"]]
+        return skill
+
+    @property
+    def info(self) -> SkillInfo:
+        """The machine contract (``references/skill_info.yaml``, or TAO's adapted)."""
+        if self._info is None:
+            from skillrun.contracts.skill import SkillInfo
+
+            self._info = SkillInfo.model_validate(self._raw["info"])
+        return self._info
+
+    @property
+    def frontmatter(self) -> Frontmatter:
+        if self._frontmatter is None:
+            from skillrun.contracts.skill import Frontmatter
+
+            self._frontmatter = Frontmatter.model_validate(self._raw["frontmatter"])
+        return self._frontmatter
+
+    def cached_form(self) -> dict[str, Any]:
+        """What :meth:`restore` needs, as JSON data."""
+        return {
+            "frontmatter": self.frontmatter.model_dump(mode="json", by_alias=True),
+            "info": self.info.model_dump(mode="json"),
+            "warnings": [w.model_dump(mode="json") for w in self.warnings],
+        }
+
     # -- identity -------------------------------------------------------
     @property
     def name(self) -> str:
-        return self.info.name
+        return self._info.name if self._info is not None else str(self._raw["info"]["name"])
 
     @property
     def actions(self) -> list[str]:
-        return list(self.info.actions)
+        return list(self._info.actions if self._info is not None else self._raw["info"].get("actions") or {})
 
     @property
     def description(self) -> str:
-        return self.frontmatter.description
+        return self._frontmatter.description if self._frontmatter is not None else str(self._raw["frontmatter"]["description"])
 
     def __repr__(self) -> str:
         return f"Skill({self.name!r}, {str(self.path)!r}, origin={self.origin!r})"
@@ -147,6 +190,8 @@ class Skill:
         raise BankError(f"{file}: {message}", issues, hint=hint)
 
     def _load_frontmatter(self) -> tuple[Frontmatter, str]:
+        from skillrun.contracts.skill import Frontmatter
+
         md = self.path / SKILL_MD
         if not md.is_file():
             self._fail(md, "missing SKILL.md", hint="every skill folder needs a SKILL.md with name and description")
@@ -194,6 +239,7 @@ class Skill:
         from pydantic import ValidationError
 
         from skillrun.bank import tao_adapter
+        from skillrun.contracts.skill import SkillInfo
 
         file = self.path / SKILL_INFO
         name, description = self.frontmatter.name, self.frontmatter.description
@@ -222,6 +268,7 @@ class Skill:
     def _guidance(self, why: str, hint: str) -> SkillInfo:
         """A guidance-only contract after a skill_info.yaml that cannot be used, and the one warning that says so."""
         from skillrun.bank import tao_adapter
+        from skillrun.contracts.skill import SkillInfo
 
         self.warnings.append(Issue(path=why.split(": ", 1)[0], message=f"{why.split(': ', 1)[-1]}; the skill loads as guidance only", hint=hint, severity="warning", stage="bank", code="guidance_only"))
         return SkillInfo.model_validate(tao_adapter.guidance_only(self.path, self.frontmatter.name, self.frontmatter.description, why))
@@ -277,14 +324,20 @@ class Skill:
 
     @cached_property
     def evals(self) -> Evals | None:
-        """``evals/evals.json`` (routing cases), or None when the skill has none."""
+        """``evals/evals.json`` (routing cases), or None when the skill has none.
+
+        skillrun's ``{skill_name, evals}`` or TAO's list of ``{id, question, expected_skill, ...}``
+        (see :meth:`~skillrun.contracts.skill.Evals.read`); BankError naming the file when it is neither.
+        """
         file = self.path / "evals" / "evals.json"
         if not file.is_file():
             return None
         from pydantic import ValidationError
 
+        from skillrun.contracts.skill import Evals
+
         try:
-            return Evals.model_validate(read_json(file))
+            return Evals.read(read_json(file), self.name)
         except ValidationError as exc:
             self._fail(file, "does not match schemas/evals.schema.json", issues=pydantic_issues(exc, file))
         return None
@@ -296,15 +349,16 @@ class Skill:
         return read_json(file) if file.is_file() else None
 
     def summary(self) -> dict[str, Any]:
-        """The ``list``/``show`` view of the skill."""
+        """The ``list``/``show`` view of the skill (from the cached parse when there is one: no model validation)."""
+        info = self._info.model_dump(mode="json", include={"kind", "engine", "automl_enabled", "instructions_only"}) if self._info is not None else self._raw["info"]
         return {
             "name": self.name,
-            "kind": self.info.kind.value,
-            "engine": self.info.engine,
+            "kind": info["kind"],
+            "engine": info.get("engine", "builtin"),
             "description": self.description,
             "actions": self.actions,
-            "automl_enabled": self.info.automl_enabled,
-            "guidance_only": self.info.instructions_only,
+            "automl_enabled": bool(info.get("automl_enabled", False)),
+            "guidance_only": bool(info.get("instructions_only", False)),
             "path": str(self.path),
             "origin": self.origin,
         }

@@ -135,7 +135,17 @@ def child(schema: dict[str, Any], token: Token) -> dict[str, Any] | None:
             return extra
         if isinstance(token, str) and extra is True and branch.get("type") in (None, "object"):
             return {}
+    if isinstance(token, str) and _free_form(schema):
+        return {}
     return None
+
+
+def _free_form(schema: dict[str, Any]) -> bool:
+    """An object section that names no keys at all (TAO emits these for optional sub-configs): any key goes."""
+    kinds = schema.get("type") if isinstance(schema.get("type"), list) else [schema.get("type")]
+    return "object" in kinds and not properties(schema) and schema.get("additionalProperties") is not False and not any(
+        b.get("properties") or b.get("additionalProperties") is False for b in branches(schema)
+    )
 
 
 def at(schema: dict[str, Any], tokens: list[Token]) -> dict[str, Any] | None:

@@ -10,15 +10,10 @@ from __future__ import annotations
 import re
 from typing import Callable
 
+from skillrun.bank.text import first_sentence  # noqa: F401 - re-exported for callers of skillmd
 from skillrun.contracts.skill import SkillInfo, param_name
 
 _BLOCK = re.compile(r"(<!-- BEGIN GENERATED: (?P<name>[a-z-]+) -->\n)(?P<body>.*?)(<!-- END GENERATED: (?P=name) -->)", re.DOTALL)
-
-def first_sentence(text: str, limit: int = 90) -> str:
-    """The first sentence of a description, cut at ``limit`` characters (listings and the MCP skill list)."""
-    first = " ".join(text.split()).split(". ")[0].strip()
-    return first if len(first) <= limit else first[: limit - 1] + "…"
-
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
     if not rows:

@@ -251,14 +251,40 @@ class RoutingCase(_Strict):
 
 class ExpectedRoute(_Strict):
     skill: str
-    action: str | None = None
+    action: str | None = Field(default=None, description="null: any action of the skill is right (and the only answer for a guidance-only skill).")
 
 
 class Evals(_Strict):
-    """``evals/evals.json``."""
+    """``evals/evals.json``: skillrun's ``{skill_name, evals}``; TAO's list of cases reads through :meth:`read`."""
 
     skill_name: str
     evals: list[RoutingCase] = Field(default_factory=list)
+
+    @classmethod
+    def read(cls, data: Any, skill_name: str) -> Evals:
+        """Either shape of ``evals.json``; ``skill_name`` is the folder's skill (TAO's list does not say it).
+
+        TAO's file is a JSON list of ``{id, question, expected_skill, expected_script,
+        ground_truth, expected_behavior, ...}``: each case reads as ``prompt`` = question
+        and ``expected`` = ``{skill: expected_skill}`` (a skill, no action: which skill
+        applies is TAO's routing question). The other fields grade the agent's answer
+        after routing and are left out; a case without ``question`` or ``expected_skill``
+        fails like any bad case, naming its index.
+        """
+        if isinstance(data, list):
+            data = {"skill_name": skill_name, "evals": [_tao_case(case) for case in data]}
+        return cls.model_validate(data)
+
+
+def _tao_case(case: Any) -> Any:
+    """One TAO case as a :class:`RoutingCase` mapping (anything else is left for validation to reject)."""
+    if not isinstance(case, dict) or "prompt" in case:
+        return case
+    out: dict[str, Any] = {"id": case.get("id"), "prompt": case.get("question")}
+    if "expected_skill" in case:
+        skill = case["expected_skill"]
+        out["expected"] = {"skill": skill} if skill is not None else None
+    return out
 
 
 RoutingCase.model_rebuild()

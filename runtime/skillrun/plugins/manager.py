@@ -66,12 +66,21 @@ def _origin(pm: pluggy.PluginManager, plugin: object) -> str:
     return "builtin" if name in DEFAULT_PLUGINS else f"plugin:{name}"
 
 
+def skill_dirs(pm: pluggy.PluginManager) -> list[SkillDir]:
+    """The skill folders plugins register (registration order: builtin first); only that hook is called.
+
+    ``list`` and ``route`` need nothing else, so no backend or engine module is imported for them.
+    """
+    found: list[SkillDir] = []
+    for impl in pm.hook.register_skill_dirs.get_hookimpls():
+        origin = _origin(pm, impl.plugin)
+        impl.function(register=lambda path, _o=origin: found.append(SkillDir(Path(path), _o)))
+    return found
+
+
 def collect(pm: pluggy.PluginManager) -> Registry:
     """Call every ``register_*`` hook and gather the results, failing loudly on a name clash."""
-    reg = Registry()
-    for impl in pm.hook.register_skill_dirs.get_hookimpls():  # registration order: builtin first
-        origin = _origin(pm, impl.plugin)
-        impl.function(register=lambda path, _o=origin: reg.skill_dirs.append(SkillDir(Path(path), _o)))
+    reg = Registry(skill_dirs=skill_dirs(pm))
     for hook, table, kind in (
         (pm.hook.register_backends, reg.backends, "backend"),
         (pm.hook.register_engines, reg.engines, "engine"),

@@ -161,12 +161,17 @@ def ptm(ctx: ResolveContext, key: str) -> Resolved | None:
 
 def parent_model_or_ptm(ctx: ResolveContext, key: str) -> Resolved | None:
     """The parent job's model when there is a parent (a two-stage pipeline), else the pretrained weights."""
-    return parent_model(ctx, key) if ctx.parent is not None else ptm(ctx, key)
+    return _as("parent_model_or_ptm", parent_model(ctx, key) if ctx.parent is not None else ptm(ctx, key))
 
 
 def resume_model_or_ptm(ctx: ResolveContext, key: str) -> Resolved | None:
     """The newest checkpoint of the job being resumed, else the pretrained weights."""
-    return resume_model(ctx, key) if ctx.resume else ptm(ctx, key)
+    return _as("resume_model_or_ptm", resume_model(ctx, key) if ctx.resume else ptm(ctx, key))
+
+
+def _as(name: str, result: Resolved | None) -> Resolved | None:
+    """``result`` recorded under the resolver the skill named (plan and the job record say which one filled the key)."""
+    return None if result is None else Resolved(result.key, name, result.value, result.note)
 
 
 def constant(ctx: ResolveContext, key: str, param: ConstantParam) -> Resolved | None:

@@ -6,9 +6,9 @@ from typing import Any
 
 import click
 
-from skillrun.bank.skillmd import first_sentence
+from skillrun.bank.loader import Skill
+from skillrun.bank.text import first_sentence
 from skillrun.cli import console
-from skillrun.contracts.skill import param_name
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 
@@ -23,7 +23,7 @@ def list_cmd(app: Any, as_json: bool) -> None:
     if as_json:
         console.emit_json({"skills": [s.summary() for s in bank], "problems": [p.model_dump(mode="json") for p in problems]})
         return
-    rows = [(s.name, s.info.kind.value, s.info.engine, ", ".join(s.actions) or "(guidance)", first_sentence(s.description)) for s in bank]
+    rows = [(v["name"], v["kind"], v["engine"], ", ".join(v["actions"]) or "(guidance)", first_sentence(v["description"])) for v in map(Skill.summary, bank)]
     console.table(None, ["skill", "kind", "engine", "actions", "description"], rows)
     console.issues(problems)
 
@@ -50,6 +50,8 @@ def show_cmd(app: Any, skill: str, as_json: bool) -> None:
 
 
 def _action_view(skill: Any, action: str) -> dict[str, Any]:
+    from skillrun.contracts.skill import param_name
+
     info = skill.info.actions[action]
     popular: list[str] = []
     if skill.has_schema(action):
