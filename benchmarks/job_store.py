@@ -29,7 +29,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 TARGETS = {"jobs --json": 1.0, "jobs --state COMPLETE --json": 1.0, "jobs (table)": 1.0}
-SKILLS = {"rtdetr": ["train", "evaluate", "export", "distill"], "scriptjob": ["succeed", "fail", "sleep"], "tao-train-dino": ["train", "evaluate"]}
+SKILLS = {"rtdetr": ["train", "evaluate", "export", "distill"], "scriptjob": ["succeed", "fail", "sleep"], "tao-train-boxnet": ["train", "evaluate"]}
 STATES = ["COMPLETE"] * 6 + ["ERROR"] * 2 + ["CANCELED", "RUNNING", "PENDING"]
 
 

@@ -14,6 +14,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SKILLS = REPO / "skills"
+#: a TAO skill-bank root as NVIDIA publishes one: versions.yaml and skills/<category>/<skill>/ (discovery is recursive)
 TAO_BANK = REPO / "tests" / "fixtures" / "tao_bank"
 
 # The test process must never see a user's plugins or workspace.

@@ -1,4 +1,11 @@
-"""The ``docker`` backend and the ``tao`` engine, with the TAO-layout fixture skill ``tao-train-dino``.
+"""The ``docker`` backend and the ``tao`` engine, with the TAO-format fixture skill ``tao-train-boxnet``.
+
+The fixture is a bank root laid out as NVIDIA publishes the TAO skill bank
+(``tests/fixtures/tao_bank/skills/models/tao-train-boxnet``, a fictional network):
+train and evaluate run in the PyTorch image with the fallback tags of
+``references/container_versions.yaml``; the deploy sub-skill's ``gen_trt_engine``
+and ``deploy_evaluate`` run in the deploy image its ``container_image:
+tao_toolkit.deploy`` names, resolved through the bank's ``versions.yaml``.
 
 No Docker engine runs on the machines these tests were written on, so:
 
@@ -29,8 +36,10 @@ from tests.conftest import REPO, TAO_BANK, run_skillrun
 
 docker = pytest.importorskip("docker")
 
-SKILL = "tao-train-dino"
+SKILL = "tao-train-boxnet"
+SKILL_DIR = TAO_BANK / "skills" / "models" / SKILL
 FIRST, FALLBACK = "nvcr.io/nvidia/tao/tao-toolkit:6.25.11-pyt", "nvcr.io/nvidia/tao/tao-toolkit:6.25.10-pyt"
+DEPLOY = "nvcr.io/nvidia/tao/tao-toolkit:6.25.11-deploy"  #: images.tao_toolkit.deploy of the fixture's versions.yaml
 SECRET = "ngc-s3cr3t-token-42"
 MISMATCH = "nvidia-container-cli: requirement error: unsatisfied condition: cuda>=12.9, please update your driver"
 
@@ -115,7 +124,7 @@ def test_the_container_run_is_exactly_seed_000s(fake: _FakeClient, tao_bank: Any
     assert fake.calls == [
         {
             "image": FIRST,
-            "command": ["dino", "train", "-e", str(job_dir / "spec.yaml")],
+            "command": ["boxnet", "train", "-e", str(job_dir / "spec.yaml")],
             "name": f"skillrun-{job.id}",
             "detach": True,
             "labels": {"skillrun.job_id": job.id, "skillrun.skill": SKILL, "skillrun.action": "train"},
@@ -160,7 +169,7 @@ def test_a_driver_mismatch_falls_back_to_the_other_tag_and_the_lineage_keeps_it(
     fake.outcomes = ["ok"]
     ev = skillrun.run(SKILL, "evaluate", overrides=_sources(sdg, "evaluate"), parent=train.id, backend="docker", bank=tao_bank, wait=False).refresh()
     assert ev.state is JobState.COMPLETE and fake.calls[-1]["image"] == FALLBACK
-    assert fake.calls[-1]["command"][:2] == ["dino", "evaluate"]
+    assert fake.calls[-1]["command"][:2] == ["boxnet", "evaluate"]
 
 
 def test_a_mismatch_on_the_last_tag_is_a_launch_error(fake: _FakeClient, tao_bank: Any, sdg: Any) -> None:
@@ -182,7 +191,7 @@ def test_tao_skill_folder_is_listed_validated_and_planned_end_to_end(sdg: Any, t
     plan = doc.json()["backend_plan"]
     assert plan["image"] == FIRST and plan["image_candidates"] == [FIRST, FALLBACK]
     line = plan["docker_run"]
-    for part in ("docker run -d", "--gpus all", "--shm-size=16g", "--ulimit memlock=-1", "--ulimit stack=67108864", f"--user {os.getuid()}:{os.getgid()}", f"{FIRST} dino train -e "):
+    for part in ("docker run -d", "--gpus all", "--shm-size=16g", "--ulimit memlock=-1", "--ulimit stack=67108864", f"--user {os.getuid()}:{os.getgid()}", f"{FIRST} boxnet train -e "):
         assert part in line, line
     text = run_skillrun(*args, env=env)
     assert text.code == 0 and "container run (image " + FIRST in text.out and line in text.out
@@ -194,15 +203,58 @@ def test_tao_engine_command_and_placeholders(tao_bank: Any, tmp_path: Path) -> N
     from skillrun.engine.tao import TaoEngine
 
     skill = tao_bank.get(SKILL)
-    cmd = TaoEngine().command(EngineContext(skill, "evaluate", tmp_path / "spec.yaml", tmp_path / "results", "tao-train-dino-evaluate-abc123"))
-    assert cmd.argv() == ["dino", "evaluate", "-e", str(tmp_path / "spec.yaml")]
+    cmd = TaoEngine().command(EngineContext(skill, "evaluate", tmp_path / "spec.yaml", tmp_path / "results", "tao-train-boxnet-evaluate-abc123"))
+    assert cmd.argv() == ["boxnet", "evaluate", "-e", str(tmp_path / "spec.yaml")]  # TAO writes {config_path}: no second -e
+    trt = TaoEngine().command(EngineContext(skill, "gen_trt_engine", tmp_path / "spec.yaml", tmp_path / "results", "tao-train-boxnet-gen_trt_engine-abc123"))
+    assert trt.argv() == ["boxnet", "gen_trt_engine", "-e", str(tmp_path / "spec.yaml")]
     broken = tmp_path / "bank" / SKILL
-    shutil.copytree(TAO_BANK / SKILL, broken)
+    shutil.copytree(SKILL_DIR, broken)
     info = broken / "references" / "skill_info.yaml"
-    info.write_text(info.read_text().replace("command: dino train", "command: dino train -e {spec_file}"))
+    text = info.read_text()
+    assert "command: boxnet train -e {config_path}" in text
+    info.write_text(text.replace("command: boxnet train -e {config_path}", "command: boxnet train -e {spec_file}"))
     with pytest.raises(BankError) as err:
         TaoEngine().check(skillrun.load_bank([broken.parent], plugins=False).get(SKILL), "train")
     assert "{spec_file}" in err.value.message and "{config_path}" in (err.value.hint or "")
+
+
+def test_the_deploy_image_comes_from_the_banks_versions_yaml() -> None:
+    import yaml
+
+    table = yaml.safe_load((TAO_BANK / "versions.yaml").read_text())["images"]["tao_toolkit"]
+    assert (table["deploy"], table["pyt"]) == (DEPLOY, FIRST)
+    sub = yaml.safe_load((SKILL_DIR / "references" / "tao-deploy-boxnet.skill_info.yaml").read_text())
+    assert sub["container_image"] == "tao_toolkit.deploy"  # a versions key, not an image: it must be resolved to plan
+
+
+@pytest.mark.parametrize(("action", "command", "overrides"), [
+    ("gen_trt_engine", ["boxnet", "gen_trt_engine"], ["gen_trt_engine.onnx_file=/models/boxnet.onnx"]),
+    ("deploy_evaluate", ["boxnet", "evaluate"], ["evaluate.trt_engine=/models/boxnet.engine"]),
+])
+def test_tensorrt_actions_plan_and_run_in_the_deploy_image(fake: _FakeClient, tao_bank: Any, action: str, command: list[str], overrides: list[str]) -> None:
+    """The action's own image (the deploy sub-skill's) is taken first, and alone: the PyTorch fallback tags are not its."""
+    info = tao_bank.get(SKILL).info
+    assert info.actions[action].container_image == DEPLOY and info.container_image == FIRST
+    plan = skillrun.plan(SKILL, action, overrides=overrides, backend="docker", check_data=False, bank=tao_bank).backend_plan
+    assert plan["image"] == DEPLOY and plan["image_candidates"] == [DEPLOY] and plan["lineage"] is None
+    assert f"{DEPLOY} {' '.join(command)} -e " in plan["docker_run"] and FIRST not in plan["docker_run"]
+    fake.outcomes = ["ok"]
+    job = skillrun.run(SKILL, action, overrides=overrides, backend="docker", check_data=False, bank=tao_bank, wait=False)
+    rec = job.refresh()
+    assert rec.state is JobState.COMPLETE, f"{rec.error_class}: {rec.error_message}"
+    assert [c["image"] for c in fake.calls] == [DEPLOY]
+    assert fake.calls[0]["command"] == [*command, "-e", str(job.store.job_dir(job.id) / "spec.yaml")]
+    assert fake.calls[0]["labels"]["skillrun.action"] == action
+    assert rec.backend.ref["image"] == DEPLOY and rec.backend.ref["image_tried"] == [{"image": DEPLOY, "outcome": "exit 0"}]
+
+
+def test_a_tensorrt_action_in_a_pytorch_lineage_still_runs_in_the_deploy_image(fake: _FakeClient, tao_bank: Any, sdg: Any) -> None:
+    fake.outcomes = ["ok"]
+    train = skillrun.run(SKILL, "train", overrides=_sources(sdg), backend="docker", automl="off", bank=tao_bank, wait=False).refresh()
+    assert train.state is JobState.COMPLETE and train.backend.ref["image"] == FIRST
+    plan = skillrun.plan(SKILL, "deploy_evaluate", parent=train.id, backend="docker", check_data=False, bank=tao_bank)
+    assert plan.spec["evaluate"]["trt_engine"].startswith(str(Path(train.results_dir)))  # the lineage is real: parent_model resolved
+    assert plan.backend_plan["image_candidates"] == [DEPLOY]
 
 
 def test_docker_backend_refuses_what_it_cannot_run(tmp_path: Path) -> None:
@@ -212,7 +264,7 @@ def test_docker_backend_refuses_what_it_cannot_run(tmp_path: Path) -> None:
     from skillrun.record.store import JobStore
 
     with pytest.raises(UsageError, match="2 nodes"):
-        DockerBackend(JobStore(tmp_path)).check(Launch(argv=["dino", "train"], cwd="/", nnodes=2))
+        DockerBackend(JobStore(tmp_path)).check(Launch(argv=["boxnet", "train"], cwd="/", nnodes=2))
 
 
 def _docker_works() -> bool:
@@ -227,13 +279,17 @@ def _docker_works() -> bool:
 @pytest.mark.skipif(not _docker_works(), reason="`docker info` fails here: no Docker engine to run a real container")
 def test_live_container_runs_and_writes_the_results_contract(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     skill = tmp_path / "bank" / "tao-live"
-    shutil.copytree(TAO_BANK / SKILL, skill)
+    shutil.copytree(SKILL_DIR, skill)
     info = skill / "references" / "skill_info.yaml"
-    text = info.read_text().replace("name: tao-train-dino", "name: tao-live").replace(f"container_image: {FIRST}", "container_image: busybox:stable")
+    text = info.read_text()
+    for line in ("name: tao-train-boxnet", f"container_image: {FIRST}", "command: boxnet evaluate -e {config_path}"):
+        assert text.count(line) == 1, line  # the TAO-format lines this test rewrites
+    text = text.replace("name: tao-train-boxnet", "name: tao-live").replace(f"container_image: {FIRST}", "container_image: busybox:stable")
     script = "mkdir -p {results_dir}/evaluate && test -s {config_path} && echo '{\"status\": \"SUCCESS\"}' > {results_dir}/evaluate/status.json && echo live-ok"
-    info.write_text(text.replace("command: dino evaluate", f"command: [sh, -c, {json.dumps(script)}]"))
+    info.write_text(text.replace("command: boxnet evaluate -e {config_path}", f"command: [sh, -c, {json.dumps(script)}]"))
     (skill / "references" / "container_versions.yaml").unlink()
-    (skill / "SKILL.md").write_text((skill / "SKILL.md").read_text().replace("name: tao-train-dino", "name: tao-live"))
+    (skill / "references" / "tao-deploy-boxnet.skill_info.yaml").unlink()  # its deploy image key resolves nowhere outside the bank
+    (skill / "SKILL.md").write_text((skill / "SKILL.md").read_text().replace("name: tao-train-boxnet", "name: tao-live"))
     config = tmp_path / "config.yaml"
     config.write_text("docker:\n  gpus: null\n")
     monkeypatch.setenv("SKILLRUN_CONFIG", str(config))

@@ -104,13 +104,21 @@ def test_meta_schemas_are_generated_from_the_contracts(name: str) -> None:
 
 
 def test_every_skill_info_validates_against_the_json_meta_schema() -> None:
+    """skillrun's own skill_info.yaml files as written; TAO's (which are not in skillrun's format) as the adapter reads them."""
     from jsonschema import Draft202012Validator
 
     meta = json.loads((REPO / "schemas" / "skill_info.schema.json").read_text())
     validator = Draft202012Validator(meta)
-    for folder in [*ALL_SKILLS, *skill_folders(TAO_BANK)]:
+    for folder in ALL_SKILLS:
         data = yaml.safe_load((folder / "references" / "skill_info.yaml").read_text())
         assert [e.message for e in validator.iter_errors(data)] == [], folder.name
+    tao_folders = skill_folders(TAO_BANK)
+    assert {f.name for f in tao_folders} == {"tao-train-boxnet", "tao-boxnet-guide"}
+    tao = SkillBank([SkillDir(TAO_BANK, "test")])
+    assert not tao.broken
+    for folder in tao_folders:
+        contract = tao.get(folder.name).info.model_dump(mode="json")
+        assert [e.message for e in validator.iter_errors(contract)] == [], folder.name
 
 
 def copy_skill(src: Path, dst_root: Path, name: str | None = None) -> Path:
@@ -172,15 +180,24 @@ def test_tao_fixture_composes_and_validates(tmp_path: Path, sdg) -> None:
     import skillrun
 
     bank = skillrun.load_bank([TAO_BANK], plugins=False)
-    skill = bank.get("tao-train-dino")
+    skill = bank.get("tao-train-boxnet")
+    assert skill.info.engine == "tao" and skill.path == (TAO_BANK / "skills" / "models" / "tao-train-boxnet").resolve()
     assert skill.schema_notes.get("train") is None or isinstance(skill.schema_notes["train"], list)
     schema = skill.schema("train")
     assert "Infinity" not in json.dumps(schema) and "inf" not in json.dumps(schema).replace("info", "")
+    assert any("automl_disabled_parameters" in n for n in skill.schema_notes["train"])  # TAO's list inside properties, lifted
     tr, va = sdg.splits["train"], sdg.splits["val"]
     sources = [f"dataset.train_data_sources=[{{image_dir: {tr.image_dir}, json_file: {tr.json_file}}}]", f"dataset.val_data_sources={{image_dir: {va.image_dir}, json_file: {va.json_file}}}"]
-    missing = skillrun.validate("tao-train-dino", "train", bank=bank, check_data=False)
+    missing = skillrun.validate("tao-train-boxnet", "train", bank=bank, check_data=False)
     assert {i.code for i in missing.errors} == {"missing"}
-    tao_default = skillrun.validate("tao-train-dino", "train", overrides=sources, bank=bank)
+    assert {i.path for i in missing.errors} == {"dataset.train_data_sources[0].image_dir", "dataset.train_data_sources[0].json_file",
+                                                "dataset.val_data_sources.image_dir", "dataset.val_data_sources.json_file"}
+    tao_default = skillrun.validate("tao-train-boxnet", "train", overrides=sources, bank=bank)
     assert [(i.path, i.value) for i in tao_default.errors] == [("dataset.num_classes", 91)], "TAO's default of 91 contradicts 3 categories"
-    ok = skillrun.validate("tao-train-dino", "train", overrides=[*sources, "dataset.num_classes=3"], bank=bank)
+    ok = skillrun.validate("tao-train-boxnet", "train", overrides=[*sources, "dataset.num_classes=3"], bank=bank)
     assert ok.ok, [i.render() for i in ok.errors]
+    # the same sources by TAO's source names (data_sources grouped into entries): one folder each, expanded with the entry's files
+    by_name = skillrun.validate("tao-train-boxnet", "train", overrides=[f"train_datasets={tr.json_file.parent}", f"eval_dataset={va.json_file.parent}", "dataset.num_classes=3"], bank=bank)
+    assert by_name.ok, [i.render() for i in by_name.errors]
+    assert by_name.spec["dataset"]["train_data_sources"][0]["json_file"] == str(tr.json_file.parent / "annotations.json")
+    assert by_name.spec["dataset"]["val_data_sources"]["json_file"] == str(va.json_file.parent / "annotations.json")

@@ -1,9 +1,11 @@
 """TAO-dialect schemas normalise to standard draft 2020-12 (issue 2).
 
-The fixture ``tests/fixtures/tao_bank/tao-train-dino`` is written the way a
-TAO maintainer ships a skill: TAO value types, bare ``Infinity`` bounds and
-``"inf"`` strings, ``???`` required markers, AutoML keys, and a ``tags``
-frontmatter field.
+The fixture ``tests/fixtures/tao_bank/skills/models/tao-train-boxnet`` (a
+fictional network) is written the way TAO Core's generator ships a skill: TAO
+value types (``optional_list`` too), bare ``Infinity`` bounds and ``"inf"``
+strings, ``???`` required markers, AutoML keys (list-valued ones inside
+``properties`` as well), ``default: null`` on a plain type, a shipped default
+that breaks its own bound, and a ``tags`` frontmatter field.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,9 +22,12 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from skillrun.bank.tao_dialect import SCHEMA_URI, TAO_TYPES, is_tao_dialect, normalize_schema
+from tests.conftest import TAO_BANK
 
-SKILL = Path(__file__).resolve().parents[1] / "fixtures" / "tao_bank" / "tao-train-dino"
+SKILL = TAO_BANK / "skills" / "models" / "tao-train-boxnet"
 ACTIONS = ("train", "evaluate")
+#: the shipped default that breaks its own bound (as TAO ships pointpillars' train.tcp_port): key, default, a value within bounds
+BAD_DEFAULT = ("train.tcp_port", 18888, 49152)
 
 
 def raw(action: str) -> dict[str, Any]:
@@ -79,8 +83,16 @@ FILL = {
 }
 
 
-def valid_spec(action: str) -> dict[str, Any]:
+def filled_template(action: str) -> dict[str, Any]:
+    """The template as shipped, every ``???`` filled."""
     return fill_missing(template(action), FILL)
+
+
+def valid_spec(action: str) -> dict[str, Any]:
+    """The filled template with the shipped-bad default set within its bounds: valid under the schema."""
+    spec = filled_template(action)
+    key, _, good = BAD_DEFAULT
+    return set_key(spec, key, good) if action == key.split(".")[0] else spec
 
 
 def set_key(spec: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
@@ -100,10 +112,26 @@ def error_paths(schema: dict[str, Any], spec: dict[str, Any]) -> list[str]:
 # -- the fixture is really TAO dialect -----------------------------------------
 def test_fixture_uses_every_tao_type_and_both_infinity_spellings() -> None:
     used = types_used(raw("train")) | types_used(raw("evaluate"))
-    expected = {"float", "int", "bool", "string", "list", "collection", "categorical", "ordered", "ordered_int"}
+    expected = {"float", "int", "bool", "string", "list", "collection", "categorical", "ordered", "ordered_int", "optional_list"}
     assert expected <= used
     text = (SKILL / "schemas" / "train.schema.json").read_text(encoding="utf-8")
     assert ": Infinity" in text and '"inf"' in text and '"Infinity"' in text and '"???"' in text
+
+
+def test_fixture_has_what_the_real_generator_emits() -> None:
+    """List-valued automl keys inside ``properties``, ``default: null`` on a plain type, a default below its own minimum."""
+    train, evaluate = raw("train"), raw("evaluate")
+    assert train["properties"]["automl_disabled_parameters"] == ["model", "dataset", "train"]  # root: as tao-train-rtdetr's
+    assert evaluate["properties"]["automl_disabled_parameters"] == ["model", "dataset", "evaluate"]
+    assert isinstance(train["properties"]["dataset"]["properties"]["automl_disabled_parameters"], list)  # a section's own
+    assert isinstance(train["properties"]["train"]["properties"]["automl_default_parameters"], list)
+    plain_null = node(train, "model.pretrained_backbone_path")
+    assert plain_null["type"] == "string" and plain_null["default"] is None
+    assert node(train, "model.frozen_stages")["type"] == "optional_list"
+    key, default, _ = BAD_DEFAULT
+    bad = node(train, key)
+    assert bad["default"] == default < bad["minimum"]
+    assert train["x_tao_schema"]["network_arch"] == "boxnet" and train["x_tao_schema"]["action"] == "train"
 
 
 def test_fixture_frontmatter_keeps_the_extra_tags_field() -> None:
@@ -144,6 +172,11 @@ def test_normalised_fixture_is_a_valid_draft_2020_12_schema(action: str) -> None
         ("dataset.augmentation.input_mean[]", "number"),
         ("encryption_key", ["string", "null"]),
         ("dataset.eval_class_ids", ["array", "null"]),
+        ("model.pretrained_backbone_path", ["string", "null"]),  # "string" with default null: Optional[str] = None
+        ("train.pretrained_model_path", ["string", "null"]),
+        ("model.frozen_stages", ["array", "null"]),  # optional_list
+        ("model.frozen_stages[]", "integer"),
+        ("train.tcp_port", "integer"),
     ],
 )
 def test_simple_tao_types_map_to_json_types(path: str, json_type: Any) -> None:
@@ -224,6 +257,30 @@ def test_tao_extension_keys_are_kept_by_name() -> None:
     assert schema["properties"]["model"]["popular"] == ["backbone", "num_queries"]
 
 
+def test_list_valued_automl_keys_inside_properties_move_to_their_section() -> None:
+    before, schema = raw("train"), norm("train")
+    # the root's list joins the root's own list (nothing of either is lost) and leaves properties
+    assert "automl_disabled_parameters" not in schema["properties"]
+    assert schema["automl_disabled_parameters"] == list(dict.fromkeys([*before["automl_disabled_parameters"], "model", "dataset", "train"]))
+    # a section's lists become the section's own keys
+    dataset, train = node(schema, "dataset"), node(schema, "train")
+    assert dataset["automl_disabled_parameters"] == ["train_data_sources", "val_data_sources", "augmentation"]
+    assert train["automl_default_parameters"] == ["optim.lr", "optim.lr_decay", "num_epochs"]
+    assert "automl_disabled_parameters" not in dataset["properties"] and "automl_default_parameters" not in train["properties"]
+    assert all(isinstance(v, dict) for sub in (schema, dataset, train) for v in sub["properties"].values())
+
+
+def test_null_default_on_a_plain_type_and_optional_list_allow_null() -> None:
+    spec = valid_spec("train")
+    assert error_paths(norm("train"), set_key(spec, "model.pretrained_backbone_path", None)) == []
+    assert error_paths(norm("train"), set_key(spec, "model.pretrained_backbone_path", "/ptm/backbone.pth")) == []
+    assert error_paths(norm("train"), set_key(spec, "model.pretrained_backbone_path", 3)) == ["model.pretrained_backbone_path"]
+    assert error_paths(norm("train"), set_key(spec, "model.frozen_stages", [0, 1])) == []
+    assert error_paths(norm("train"), set_key(spec, "model.frozen_stages", None)) == []
+    assert error_paths(norm("train"), set_key(spec, "model.frozen_stages", "0,1")) == ["model.frozen_stages"]
+    assert error_paths(norm("train"), set_key(spec, "model.frozen_stages", [5])) == ["model.frozen_stages.0"]
+
+
 def test_missing_markers_are_kept() -> None:
     train, evaluate = norm("train"), norm("evaluate")
     assert node(train, "dataset.train_data_sources[].image_dir")["default"] == "???"
@@ -244,6 +301,9 @@ def test_notes_name_the_path_and_the_change() -> None:
     _, notes = normalize_schema(raw("train"))
     assert any(n.startswith("model.num_queries:") and "maximum" in n for n in notes)
     assert any(n.startswith("train.optim.lr:") and "'float' -> 'number'" in n for n in notes)
+    assert any(n.startswith("(root):") and "properties.automl_disabled_parameters" in n for n in notes)
+    assert any(n.startswith("train:") and "properties.automl_default_parameters" in n for n in notes)
+    assert any(n.startswith("model.pretrained_backbone_path:") and "null" in n for n in notes)
 
 
 def test_existing_schema_uri_is_kept_and_standard_schema_is_untouched() -> None:
@@ -288,6 +348,15 @@ def test_filled_template_validates(action: str) -> None:
     assert error_paths(norm(action), spec) == []
 
 
+def test_the_shipped_template_breaks_only_its_own_bad_default() -> None:
+    """As TAO ships it, the one schema error of a filled template is the default below its own minimum."""
+    key, default, _ = BAD_DEFAULT
+    schema, spec = norm("train"), filled_template("train")
+    assert node(schema, key)["minimum"] > default and spec["train"]["tcp_port"] == default
+    assert error_paths(schema, spec) == [key]
+    assert error_paths(norm("evaluate"), filled_template("evaluate")) == []
+
+
 @pytest.mark.parametrize(
     ("action", "path", "value"),
     [
@@ -299,6 +368,8 @@ def test_filled_template_validates(action: str) -> None:
         ("train", "train.optim.lr_decay", 0.3),  # ordered enum
         ("train", "model.num_feature_levels", 5),  # ordered_int enum
         ("train", "train.num_epochs", 2.5),  # int
+        ("train", "train.tcp_port", 80),  # minimum 49152
+        ("train", "train.tcp_port", 70000),  # maximum 65535
         ("evaluate", "evaluate.conf_threshold", 2.0),  # maximum 1.0
         ("evaluate", "evaluate.max_dets", 50),  # ordered enum
     ],

@@ -78,9 +78,24 @@ def test_bad_override_word_is_a_usage_error(cli) -> None:
 
 def test_tao_fixture_loads_with_a_warning(cli) -> None:
     res = cli("--skills-dir", TAO_BANK, "list", "--json")
+    assert res.code == 0, res.err
     data = res.json()
-    assert "tao-train-dino" in {s["name"] for s in data["skills"]}
-    assert any(p["code"] == "extra_frontmatter" and p["path"].endswith("tags") for p in data["problems"])
+    skills = {s["name"]: s for s in data["skills"]}
+    assert skills["tao-train-boxnet"]["engine"] == "tao" and skills["tao-train-boxnet"]["guidance_only"] is False
+    assert skills["tao-boxnet-guide"]["guidance_only"] is True and skills["tao-boxnet-guide"]["actions"] == []
+    # list summarises the skills' warnings into one problem, naming the skills that carry them
+    assert [p["code"] for p in data["problems"]] == ["warnings"], data["problems"]
+    summary = data["problems"][0]
+    assert summary["severity"] == "warning" and "tao-train-boxnet" in summary["message"] and "tao-boxnet-guide" in summary["message"]
+    assert "skillrun show" in summary["hint"]
+    # show lists the skill's own: TAO's `tags` frontmatter field is the extra_frontmatter warning
+    shown = cli("--skills-dir", TAO_BANK, "show", "tao-train-boxnet", "--json")
+    assert shown.code == 0, shown.err
+    doc = shown.json()
+    tags = [w for w in doc["warnings"] if w["code"] == "extra_frontmatter"]
+    assert len(tags) == 1 and tags[0]["path"].endswith("tao-train-boxnet/SKILL.md: tags") and tags[0]["severity"] == "warning"
+    assert doc["frontmatter"]["tags"] == ["detection", "tao"]
+    assert all(w["severity"] == "warning" for w in doc["warnings"])
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         spec = yamlio.load_file(Path(record.spec_file))
         skill = load_bank().get(record.skill)
         nproc, nnodes = _sizes(skill, "train", spec, None)
-        plan = plan_study(skill, spec, backend=record.backend.name, nproc=nproc, nnodes=nnodes, workspace=store.workspace, measure=False)
+        trials_on = record.automl.trial_backend if record.automl and record.automl.trial_backend else record.backend.name
+        plan = plan_study(skill, spec, backend=trials_on, nproc=nproc, nnodes=nnodes, workspace=store.workspace, measure=False)
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write_text(folder / REVIEW_FILE, plan.review.model_dump_json(indent=2) + "\n")
         print(f"AutoML study {record.id} ({record.skill} train)", flush=True)

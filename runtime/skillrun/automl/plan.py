@@ -8,6 +8,7 @@ every problem. No optuna import: that happens inside the study job.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from skillrun.automl import engine, estimate
 from skillrun.automl.settings import AutomlSettings, read_settings
 from skillrun.automl.space import Space, apply, build_space
+from skillrun.automl.tao_rules import infinite_bounds
 from skillrun.composition import paths
 from skillrun.contracts.automl import Estimate, Review
 from skillrun.contracts.report import Issue, ValidationReport
@@ -69,8 +71,7 @@ def plan_study(skill: Skill, spec: dict[str, Any], *, backend: str, nproc: int, 
     from skillrun.validation import validate_composed
 
     settings, issues = read_settings(spec)
-    schema = skill.schema("train")
-    space = build_space(schema, spec, settings)
+    space = skill_space(skill, spec, settings)
     issues += space.issues
     budget = paths.get(spec, paths.parse(settings.budget_key)) if _parses(settings.budget_key) else None
     max_epochs = settings.max_epochs or (budget if isinstance(budget, int) and not isinstance(budget, bool) else 0)
@@ -93,6 +94,25 @@ def plan_study(skill: Skill, spec: dict[str, Any], *, backend: str, nproc: int, 
     return StudyPlan(settings, space, max_epochs, review, key)
 
 
+def skill_space(skill: Skill, spec: dict[str, Any], settings: AutomlSettings) -> Space:
+    """The search space over ``skill``'s train schema, with what that schema alone cannot tell.
+
+    Which top-level sections belong to the skill's other actions (never in the
+    default space), and which bounds its TAO schema declared infinite (the
+    loader drops them, and TAO expands them unlike absent ones).
+    """
+    return build_space(skill.schema("train"), spec, settings, foreign=skill.foreign_sections("train"), infinite=_infinite_bounds(skill.schema_file("train")))
+
+
+def _infinite_bounds(file: Path) -> dict[str, frozenset[str]]:
+    """:func:`infinite_bounds` of the schema file as shipped; empty when it cannot be read (the loader has already said why)."""
+    try:
+        raw = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return infinite_bounds(raw) if isinstance(raw, dict) else {}
+
+
 def with_space_issues(skill: Skill, action: str, flag: str | None, report: ValidationReport) -> ValidationReport:
     """``report`` plus the AutoML settings and search-space problems, when the run would be a study.
 
@@ -109,7 +129,7 @@ def with_space_issues(skill: Skill, action: str, flag: str | None, report: Valid
         return report
     seen = {i.path for i in report.issues}
     settings, issues = read_settings(report.spec)
-    issues += build_space(skill.schema("train"), report.spec, settings).issues
+    issues += skill_space(skill, report.spec, settings).issues
     extra = [i for i in issues if i.path not in seen]
     return report.model_copy(update={"issues": [*report.issues, *extra]}) if extra else report
 
@@ -226,6 +246,7 @@ def space_rows(review: Review) -> list[tuple[str, str, str, str, str]]:
             scale = ""
         else:
             what = f"[{p['low']:g}, {p['high']:g}]" + (f" step {p['step']:g}" if p.get("step") else "")
+            what += f" from {p['source']}" if p.get("source", "schema") != "schema" else ""
             scale = "log" if p.get("log") else "linear"
         if p.get("constraint"):
             scale += f", {p['constraint']}"

@@ -1,15 +1,22 @@
 """The search space of a study, read from the packaged train schema (no optuna here).
 
-Keys: ``automl.parameters`` (or the schema's ``automl_default_parameters``) plus
-any key given a range in ``automl.ranges``, minus ``automl_disabled_parameters``
-and leaves marked ``automl_enabled: false``. Bounds, in order: the user's range,
-``valid_min``/``valid_max``/``valid_options``, the schema's own limits (a user
-range may not leave those). ``option_weights`` are the categorical prior;
-learning rates and weight decay are sampled on a log scale. A relational
-``math_cond`` against ``depends_on`` ("<= depends_on") narrows the dependent
-key's bounds to the value just sampled for the key it depends on, so such a
-rule holds by construction; every other rule is checked on the sampled spec
-before launch (:mod:`skillrun.automl.trial`).
+Keys: ``automl.parameters`` as stated, or by default what TAO's AutoML would
+search (``search_space/params.py: generate_hyperparams_to_search``): the root
+``automl_default_parameters`` list (else every leaf flagged
+``automl_enabled: true``, which TAO's list restates), less leaves under
+another action's section and leaves removed from the spec; then any key
+given a range in ``automl.ranges``. A leaf flagged ``automl_enabled: false``
+or named in ``automl_disabled_parameters``, and anything inside such a leaf,
+is never searched; an object section so named keeps its enabled leaves (TAO
+disables sections and enables leaves in them). Bounds, in order: the user's
+range, ``valid_min``/``valid_max``, the schema's own limits (a user range may
+not leave those); an open side follows TAO (:mod:`skillrun.automl.tao_rules`).
+``option_weights`` are the categorical prior; learning rates and weight decay
+are sampled on a log scale. A relational ``math_cond`` against ``depends_on``
+("<= depends_on") narrows the dependent key's bounds to the value just
+sampled for the key it depends on, so such a rule holds by construction;
+every other rule is checked on the sampled spec before launch
+(:mod:`skillrun.automl.trial`).
 """
 
 from __future__ import annotations
@@ -19,10 +26,12 @@ import difflib
 import json
 import math
 import re
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from skillrun.automl.settings import AutomlSettings, RangeSpec
+from skillrun.automl.tao_rules import default_parameters, enabled, open_bounds
 from skillrun.bank import schemas
 from skillrun.composition import paths
 from skillrun.contracts.report import Issue
@@ -110,41 +119,105 @@ class Space:
         return [p.path for p in self.params]
 
 
-def build_space(schema: dict[str, Any], spec: dict[str, Any], settings: AutomlSettings) -> Space:
-    """The space ``settings`` asks for over ``schema``; problems are collected as issues, never raised."""
+def build_space(
+    schema: dict[str, Any],
+    spec: dict[str, Any],
+    settings: AutomlSettings,
+    *,
+    foreign: Collection[str] = (),
+    infinite: Mapping[str, frozenset[str]] | None = None,
+) -> Space:
+    """The space ``settings`` asks for over ``schema``; problems are collected as issues, never raised.
+
+    ``foreign``: top-level sections of the skill's other actions (the default
+    space never samples what the train job does not read). ``infinite``: the
+    bound sides the skill's TAO schema declared infinite
+    (:func:`~skillrun.automl.tao_rules.infinite_bounds`), which the normalised
+    ``schema`` no longer carries but TAO expands unlike an absent bound.
+    """
     space = Space()
-    disabled = {*schema.get("automl_disabled_parameters", []), settings.budget_key, "automl", "automl_policy", "results_dir", *settings.trial_overrides}
     user_list = settings.parameters is not None
-    names = list(settings.parameters) if user_list else list(schema.get("automl_default_parameters", []))
+    names = list(settings.parameters) if user_list else default_parameters(schema)
     where = "automl.parameters" if user_list else "automl_default_parameters (train schema)"
     names += [k for k in settings.ranges if k not in names]
     if not names:
-        space.issues.append(Issue(path="automl.parameters", message="the search space is empty: the schema has no automl_default_parameters", hint="list keys to search: 'automl.parameters=[train.optim.lr]'", code="automl_empty"))
+        space.issues.append(Issue(path="automl.parameters", message="the search space is empty: the train schema has no automl_default_parameters and no leaf with automl_enabled: true", hint="list keys to search: 'automl.parameters=[train.optim.lr]'", code="automl_empty"))
     known = _searchable(schema)
+    disabled = {d for d in schema.get("automl_disabled_parameters", []) if isinstance(d, str)}
+    defaults = schemas.defaults(schema)
     for name in dict.fromkeys(names):
+        stated = user_list or name in settings.ranges
         loc = f'automl.ranges["{name}"]' if name in settings.ranges and name not in (settings.parameters or []) else where
         leaf = schemas.at(schema, paths.parse(name)) if _parses(name) else None
         if leaf is None:
             close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
             space.issues.append(Issue(path=loc, value=name, message=f"{name!r} is not a key of the train spec", allowed="leaf keys of the train schema (`skillrun schema SKILL train`)", hint=f"did you mean {', '.join(close)}?" if close else None, code="automl_unknown_parameter"))
             continue
-        blocked = next((d for d in disabled if name == d or name.startswith((d + ".", d + "["))), None)
-        off = leaf.get("automl_enabled") in (False, "FALSE", "false")
-        if blocked or off:
-            why = f"{blocked!r} is in automl_disabled_parameters" if blocked else "its schema leaf has automl_enabled: false"
-            if blocked == settings.budget_key:
-                why = f"{name} is the budget key: set automl.max_epochs instead"
-            if user_list or name in settings.ranges:
+        why = _refused(name, schema, disabled, settings) or (None if stated else _not_default(name, spec, defaults, foreign))
+        if why:
+            if stated:
                 space.issues.append(Issue(path=loc, value=name, message=f"{name} cannot be searched: {why}", hint="remove it from the search space", code="automl_disabled_parameter"))
             else:
                 space.notes.append(f"{name} skipped: {why}")
             continue
-        param, issues = _param(name, leaf, settings.ranges.get(name), paths.get(spec, paths.parse(name)), loc)
+        param, issues = _param(name, leaf, settings.ranges.get(name), paths.get(spec, paths.parse(name)), loc, (infinite or {}).get(name, frozenset()))
+        if param is None and not stated:  # TAO leaves a leaf it cannot sample out of its default space, too
+            space.notes.extend(f"{name} skipped: {i.message}" for i in issues)
+            continue
         space.issues.extend(issues)
         if param is not None:
             space.params.append(param)
+            space.notes.extend(filter(None, [_baseline_outside(param)]))
     space.params = _ordered(space.params)
     return space
+
+
+def _baseline_outside(param: Param) -> str | None:
+    """A note when the spec's own value lies outside the drawn range (TAO's bounds follow the schema default, not the spec)."""
+    value = param.baseline
+    if param.kind == "categorical" or not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    if param.low is not None and param.high is not None and param.low <= value <= param.high:
+        return None
+    return f"{param.path}: the spec's {value:g} lies outside [{param.low:g}, {param.high:g}]; the baseline trial runs it, the others draw inside"
+
+
+def _refused(name: str, schema: dict[str, Any], disabled: set[str], settings: AutomlSettings) -> str | None:
+    """Why ``name`` may never be searched, stated or not; None when it may.
+
+    The study's own keys are skillrun's. Otherwise a disabling flag or a name in
+    ``automl_disabled_parameters`` holds for a leaf and whatever lies inside it
+    (an array's items), never for an object section's leaves: TAO disables a
+    section and still enables leaves under it.
+    """
+    if name == settings.budget_key or name.startswith((settings.budget_key + ".", settings.budget_key + "[")):
+        return f"{name} is the budget key: set automl.max_epochs instead"
+    own = {"automl": "configures the study itself", "automl_policy": "configures the study itself", "results_dir": "is set per trial by the study"}
+    own.update({k: "is fixed by automl.trial_overrides" for k in settings.trial_overrides})
+    inside = next((k for k in own if name == k or name.startswith((k + ".", k + "["))), None)
+    if inside is not None:
+        return f"{inside!r} {own[inside]}"
+    tokens = paths.parse(name)
+    for end in range(1, len(tokens) + 1):
+        node = schemas.at(schema, tokens[:end])
+        here = paths.format(tokens[:end])
+        if node is None or (end < len(tokens) and schemas.properties(node)):
+            continue
+        if here in disabled:
+            return f"{here!r} is in automl_disabled_parameters"
+        if enabled(node) is False:
+            return "its schema leaf has automl_enabled: false" if here == name else f"it lies inside {here}, which has automl_enabled: false"
+    return None
+
+
+def _not_default(name: str, spec: dict[str, Any], defaults: dict[str, Any], foreign: Collection[str]) -> str | None:
+    """Why a default-space key is left out although enabled: another action's section, or removed from the spec (as TAO does)."""
+    tokens = paths.parse(name)
+    if tokens[0] in foreign:
+        return f"it belongs to the {tokens[0]} action's section, which a train job does not read"
+    if paths.has(defaults, tokens) and not paths.has(spec, tokens):
+        return "it was removed from the spec"
+    return None
 
 
 def _parses(name: str) -> bool:
@@ -165,7 +238,7 @@ def _types(leaf: dict[str, Any]) -> list[str]:
     return [k for k in kinds if k != "null"]
 
 
-def _param(name: str, leaf: dict[str, Any], rng: RangeSpec | None, current: Any, loc: str) -> tuple[Param | None, list[Issue]]:
+def _param(name: str, leaf: dict[str, Any], rng: RangeSpec | None, current: Any, loc: str, infinite: frozenset[str] = frozenset()) -> tuple[Param | None, list[Issue]]:
     rng = rng or RangeSpec()
     rloc = f'automl.ranges["{name}"]'
     issues: list[Issue] = []
@@ -197,11 +270,12 @@ def _param(name: str, leaf: dict[str, Any], rng: RangeSpec | None, current: Any,
         issues.append(Issue(path=loc, value=name, message=f"{name} is of type {types[0]}: only numbers, integers, booleans and choices can be searched", code="automl_type"))
         return None, issues
     lo_hard, hi_hard = _hard_limits(leaf)
-    low = rng.min if rng.min is not None else _finite(leaf.get("valid_min"), lo_hard)
-    high = rng.max if rng.max is not None else _finite(leaf.get("valid_max"), hi_hard)
-    if low is None or high is None:
-        issues.append(Issue(path=loc, value=name, message=f"{name} has no finite bounds (no valid_min/valid_max or minimum/maximum in the schema)", hint=f"give them: 'automl.ranges={{{name}: {{min: A, max: B}}}}'", code="automl_no_bounds"))
+    bounds = _tao_bounds(leaf, rng, kind, infinite)
+    if bounds is None:
+        issues.append(Issue(path=loc, value=name, message=f"{name} has no finite bounds (no valid_min/valid_max or minimum/maximum in the schema) and no numeric default to expand them from", hint=f"give them: 'automl.ranges={{{name}: {{min: A, max: B}}}}'", code="automl_no_bounds"))
         return None, issues
+    low, high, how = bounds
+    source += f" ({how})" if how else ""
     for what, v in (("min", low), ("max", high)):
         if (lo_hard is not None and v < lo_hard) or (hi_hard is not None and v > hi_hard) or (leaf.get("exclusiveMinimum") is not None and v <= leaf["exclusiveMinimum"]):
             issues.append(Issue(path=f"{rloc}.{what}", value=v, message=f"outside what {name} allows", allowed=schemas.describe(leaf), code="automl_range"))
@@ -216,6 +290,30 @@ def _param(name: str, leaf: dict[str, Any], rng: RangeSpec | None, current: Any,
     if log and step:
         issues.append(Issue(path=f"{rloc}.step", value=step, message=f"{name}: step and log cannot be combined", code="automl_range"))
     return Param(name, kind, low, high, log, step, depends_on=dep if relational else None, cond=relational, baseline=current, source=source), issues
+
+
+def _tao_bounds(leaf: dict[str, Any], rng: RangeSpec, kind: Kind, infinite: frozenset[str]) -> tuple[float, float, str] | None:
+    """(low, high, how) as TAO samples a numeric leaf; ``how`` is "" when the schema (or the user) gave both sides.
+
+    A side the user gives stands. A side the schema leaves open follows TAO
+    (:func:`~skillrun.automl.tao_rules.open_bounds`), kept within the schema's
+    own limits so that every draw is a valid spec. None: an open side and no
+    numeric default to derive it from.
+    """
+    lo_hard, hi_hard = _hard_limits(leaf)
+    low = rng.min if rng.min is not None else _finite(leaf.get("valid_min"), lo_hard)
+    high = rng.max if rng.max is not None else _finite(leaf.get("valid_max"), hi_hard)
+    default = leaf.get("default")
+    if low is not None and high is not None:
+        return low, high, ""
+    if not isinstance(default, (int, float)) or isinstance(default, bool) or not math.isfinite(default):
+        return None
+    tao_low, tao_high, how = open_bounds(low, high, float(default), kind == "int", infinite)
+    kept_low = max(tao_low, lo_hard) if lo_hard is not None else tao_low
+    kept_high = min(tao_high, hi_hard) if hi_hard is not None else tao_high
+    if (kept_low, kept_high) != (tao_low, tao_high):
+        how += ", kept within the schema's limits"
+    return (rng.min if rng.min is not None else kept_low), (rng.max if rng.max is not None else kept_high), how
 
 
 def _hard_limits(leaf: dict[str, Any]) -> tuple[float | None, float | None]:

@@ -144,7 +144,7 @@ class Coordinator:
             return self._constraint(trial, [str(exc)])
         trial.set_user_attr("params", values)
         spec = self.plan.trial_spec(self.base, values)
-        req = Request(self.record.skill, "train", spec=spec, backend=self.record.backend.name, automl="off", check_data=False, key=os.environ.get(KEY_ENV), trial_of=(self.record.id, trial.number))
+        req = Request(self.record.skill, "train", spec=spec, backend=self.plan.review.backend, automl="off", check_data=False, key=os.environ.get(KEY_ENV), trial_of=(self.record.id, trial.number))
         try:
             rec = start(self.bank, self.store, req, by="automl")
         except SpecError as exc:

@@ -41,6 +41,9 @@ class Backend(ABC):
     """Base class of backend plugins (``register_backends``); ``NAME`` is what ``--backend`` takes."""
 
     NAME: ClassVar[str]
+    #: whether an AutoML study's coordinator (skillrun's own Python) can run here; a backend that runs
+    #: container images cannot host it, so its studies coordinate from this machine and launch trials here
+    HOSTS_COORDINATOR: ClassVar[bool] = True
 
     def __init__(self, store: JobStore) -> None:
         self.store = store

@@ -57,14 +57,14 @@ class DockerOptions(BaseModel):
 
 def image_candidates(ctx: LaunchContext, options: DockerOptions) -> tuple[list[str], str | None]:
     """The images to try, in order, and the lineage job whose image is kept (None: none inherited)."""
+    own = ctx.skill.info.actions[ctx.action].container_image
+    if own:  # an action with an image of its own (TAO's TensorRT actions run in the deploy image): not the lineage's
+        return [own], None
     parent = ctx.parent
     if parent is not None and parent.backend.name == "docker" and parent.backend.ref.get("image"):
         return [parent.backend.ref["image"]], parent.id
     if options.image:
         return [options.image], None
-    own = ctx.skill.info.actions[ctx.action].container_image
-    if own:  # an action with an image of its own (TAO's TensorRT actions run in the deploy image): no fallback list
-        return [own], None
     images = [ctx.skill.info.container_image] if ctx.skill.info.container_image else []
     images += _versions_file(ctx.skill.path)
     images = list(dict.fromkeys(images))
@@ -96,7 +96,7 @@ def mounts(ctx: LaunchContext, options: DockerOptions) -> dict[str, dict[str, st
     from skillrun.composition import paths
 
     values: list[Any] = []
-    for key in [d.spec_key for d in action.data_sources] + list(action.inputs.values()):
+    for key in [d.spec_key for d in action.data_sources] + list(action.inputs.values()) + list(action.path_inputs):
         tokens = paths.parse(key)
         if paths.has(ctx.spec, tokens):
             values.append(paths.get(ctx.spec, tokens))

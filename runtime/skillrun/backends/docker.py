@@ -29,6 +29,7 @@ class DockerBackend(Backend):
     """Runs a TAO skill's container command in its image."""
 
     NAME = "docker"
+    HOSTS_COORDINATOR = False  # the image has no skillrun: a study coordinates on the host, its trials run in containers
 
     @classmethod
     def affinity(cls) -> int:

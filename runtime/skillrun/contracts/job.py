@@ -72,6 +72,7 @@ class AutomlInfo(_Model):
     role: Literal["study", "trial", "single"] = Field(description="study: runs the Optuna loop; trial: a child train job of a study; single: a plain training.")
     study: str | None = Field(default=None, description="For a trial: the study job id (also its parent).")
     trial: int | None = Field(default=None, ge=0, description="For a trial: the Optuna trial number.")
+    trial_backend: str | None = Field(default=None, description="For a study: the backend its trials run on (the coordinator may run elsewhere).")
 
 
 class JobRecord(_Model):

@@ -15,10 +15,12 @@ class Candidate(_Model):
     """One (skill, action) the request may mean, with the evidence for it."""
 
     skill: str
-    action: str
-    score: float = Field(description="BM25 over the skill and the action plus trigger-phrase matches; comparable with `threshold`.")
+    action: str | None = Field(default=None, description="null for a guidance-only skill with no actions: follow its SKILL.md (`skillrun describe SKILL`).")
+    guidance_only: bool = Field(default=False, description="The skill is guidance only (no machine contract): described, never planned or run.")
+    score: float = Field(description="BM25 over the skill and the action plus trigger-phrase matches; orders a skill's actions and is compared with `threshold`.")
+    skill_score: float = Field(default=0.0, description="The skill's rank: the same evidence with the action text at a quarter weight (banks describe actions unequally); orders the skills.")
     matched_words: list[str] = Field(default_factory=list, description="Words of the request that matched the skill or action text.")
-    matched_triggers: list[str] = Field(default_factory=list, description="Trigger phrases of skill_info.yaml the request contains.")
+    matched_triggers: list[str] = Field(default_factory=list, description="Trigger phrases of skill_info.yaml the request contains (and the skill's name, when the request says it).")
 
 
 class Modifiers(_Model):
@@ -46,6 +48,13 @@ class Suggestion(_Model):
     notes: list[str] = Field(default_factory=list)
 
 
+class Unknown(_Model):
+    """Why a request is about something the bank does not have."""
+
+    words: list[str] = Field(description="The request's words that name it.")
+    after: str | None = Field(default=None, description="The action word they follow (train, fine-tune, export ...), if any.")
+
+
 class RouteResult(_Model):
     """The ranked answer; ``abstain`` is true when no skill fits well enough."""
 
@@ -53,6 +62,8 @@ class RouteResult(_Model):
     abstain: bool
     reason: str | None = Field(default=None, description="Why the router abstained.")
     threshold: float
+    routed_text: str | None = Field(default=None, description="The part of the request that was scored, when it differs (the quoted request of a wrapped prompt, negated instructions left out).")
+    unknown: Unknown | None = Field(default=None, description="A model or thing the request names that no skill of the bank knows: the router abstains.")
     candidates: list[Candidate] = Field(default_factory=list, description="Best first; present even when abstaining (all below threshold).")
     modifiers: Modifiers = Field(default_factory=Modifiers)
     suggestion: Suggestion | None = None
@@ -69,6 +80,25 @@ class EvalFailure(_Model):
     expected: str | None = Field(description="skill/action, skill, or null for abstain.")
     got: str | None
     score: float | None
+    note: str | None = Field(default=None, description="e.g. the expected skill is not in the bank, or why the router abstained.")
+
+
+class EvalUnloaded(_Model):
+    """A skill, or an evals.json, that eval-routing could not read: its cases are not counted."""
+
+    skill: str
+    path: str
+    reason: str
+
+
+class EvalTally(_Model):
+    """Counts for the cases of one source of skills (builtin, --skills-dir, a plugin ...)."""
+
+    routed_cases: int = 0
+    top1_correct: int = 0
+    top1_accuracy: float = 1.0
+    abstain_cases: int = 0
+    abstain_correct: int = 0
 
 
 class EvalReport(_Model):
@@ -84,5 +114,10 @@ class EvalReport(_Model):
     abstain_accuracy: float
     threshold: float
     lowest_correct_score: float | None = Field(default=None, description="Smallest top score among routed cases that were right.")
-    highest_offtopic_score: float | None = Field(default=None, description="Largest top score among cases that expect none.")
+    highest_offtopic_score: float | None = Field(
+        default=None, description="Largest top score among cases that expect none and that only the threshold can catch (not about a model the bank lacks)."
+    )
+    by_origin: dict[str, EvalTally] = Field(default_factory=dict, description="The same counts per source of the skills whose evals.json holds the case.")
+    unloaded: list[EvalUnloaded] = Field(default_factory=list, description="Skills that failed to load and evals.json files that failed to parse (or lie in a folder with no SKILL.md).")
+    missing_skills: list[str] = Field(default_factory=list, description="Skills that cases expect but the bank does not have (those cases count as wrong).")
     failures: list[EvalFailure] = Field(default_factory=list)

@@ -183,10 +183,12 @@ def _targets(info: ActionInfo, spec: dict[str, Any]) -> list[tuple[list[paths.To
                 for j, v in items:
                     if isinstance(v, str) and (is_s3(v) or (is_archive(v) and Path(v).expanduser().is_file())):
                         found.append(([*where, fld] if j is None else [*where, fld, j], v, slot))
-    for name, key in info.inputs.items():
-        value = paths.get(spec, paths.parse(key))
-        if is_s3(value):
-            found.append((paths.parse(key), value, name))
+    named = {key: name for name, key in info.inputs.items()}
+    for key in [*info.inputs.values(), *(k for k in info.path_inputs if k not in named)]:
+        tokens = paths.parse(key)
+        value = paths.get(spec, tokens) if paths.has(spec, tokens) else None
+        if isinstance(value, str) and is_s3(value) and not any(t[0] == tokens for t in found):
+            found.append((tokens, value, named.get(key, str(tokens[-1]))))
     return found
 
 

@@ -15,6 +15,7 @@ from skillrun import settings
 from skillrun.composition import paths
 from skillrun.contracts.job import Launch
 from skillrun.contracts.spec import ComposedSpec
+from skillrun.backends.base import LaunchContext
 from skillrun.engine.base import EngineContext
 from skillrun.errors import BackendUnavailable, BankError, SpecError, UsageError
 from skillrun.policy.automl import AutomlDecision, decide
@@ -75,10 +76,20 @@ class Prepared:
     backend_plan: dict[str, Any] = field(default_factory=dict)  #: Backend.plan(): shown by plan, recorded as backend.ref
     study: StudyPlan | None = None  #: AutoML on: the job is a study (skillrun.automl), its trials are child train jobs
     trial_of: tuple[str, int] | None = None  #: this job is trial N of that study
+    trials: TrialLaunch | None = None  #: a study whose trials run on a backend that cannot host its coordinator (docker)
 
     @property
     def spec(self) -> dict[str, Any]:
         return self.report.spec
+
+
+@dataclass(frozen=True)
+class TrialLaunch:
+    """What each trial of a study runs where the study itself does not (its container), for ``plan``."""
+
+    backend: Backend
+    launch: Launch
+    plan: dict[str, Any]
 
 
 def registry() -> Any:
@@ -147,6 +158,7 @@ def prepare(bank: SkillBank, store: JobStore, req: Request, *, job_id: str = PLA
     launch = Launch(argv=argv, cwd=os.getcwd(), env=_job_env(skill, job_id, results_dir, store, nproc), nproc_per_node=nproc, nnodes=nnodes)
     backend.check(launch)
     study = None
+    trials = None
     if automl.on:  # a study job: one light coordinator process; each trial is checked again when it is launched
         from skillrun.automl.plan import plan_study
         from skillrun.engine.base import Command
@@ -156,13 +168,16 @@ def prepare(bank: SkillBank, store: JobStore, req: Request, *, job_id: str = PLA
             raise UsageError(msg, hint=f"set the trials' processes in the spec ({skill.info.actions[req.action].resources.processes or 'the processes key'}), or run one training with --automl off")
 
         study = plan_study(skill, report.spec, backend=backend.NAME, nproc=nproc, nnodes=nnodes, workspace=store.workspace, measure=req.check_data)
+        if not backend.HOSTS_COORDINATOR:  # trials run on the requested backend (study.review.backend); the coordinator here
+            lctx = LaunchContext(skill, req.action, job_id, job_dir, results_dir, report.spec, parent.job if parent is not None else None)
+            trials = TrialLaunch(backend, launch, backend.plan(lctx, launch))
+            backend = get_backend("local", store)
         argv = backend.launch_argv(Command("module", "skillrun.automl", (str(job_dir),)), 1, 1)
         launch = Launch(argv=argv, cwd=os.getcwd(), env=_job_env(skill, job_id, results_dir, store, 1), nproc_per_node=1, nnodes=1)
-    from skillrun.backends.base import LaunchContext
-
     lctx = LaunchContext(skill, req.action, job_id, job_dir, results_dir, report.spec, parent.job if parent is not None else None)
     plan = backend.plan(lctx, launch)
-    return Prepared(skill, req.action, job_id, engine, backend, report, resolved, parent, automl, launch, results_dir, ctx.secret, backend_plan=plan, study=study, trial_of=req.trial_of)
+    return Prepared(skill, req.action, job_id, engine, backend, report, resolved, parent, automl, launch, results_dir, ctx.secret, backend_plan=plan,
+                    study=study, trial_of=req.trial_of, trials=trials)
 
 
 def _sizes(skill: Skill, action: str, spec: dict[str, Any], nproc: int | None) -> tuple[int, int]:

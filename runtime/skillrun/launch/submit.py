@@ -17,12 +17,13 @@ from skillrun.errors import SkillrunError, UsageError
 from skillrun.launch.prepare import Prepared, Request, prepare
 from skillrun.record.secrets import KEY_ENV, Redactor, secret_values
 from skillrun.record.store import SPEC, JobStore
+from skillrun.resolve.params import PARENT_RESOLVERS
 from skillrun.record_io import atomic_write_text
 
 if TYPE_CHECKING:
     from skillrun.bank.bank import SkillBank
 
-_PARENT_RESOLVERS = ("parent_model", "parent_model_folder", "ptm_if_no_resume_model")
+_PARENT_RESOLVERS = (*(r.value for r in PARENT_RESOLVERS), "ptm_if_no_resume_model")  #: resolvers that take files from the parent
 
 
 def start(bank: SkillBank, store: JobStore, req: Request, *, by: str = "cli", review: Callable[[Prepared], None] | None = None) -> JobRecord:
@@ -81,7 +82,7 @@ def resume(bank: SkillBank, store: JobStore, job_text: str, req: Request | None 
         spec_file=spec_path,
         overrides=base.overrides,
         overrides_json=base.overrides_json,
-        backend=base.backend if req else old.backend.name,
+        backend=base.backend if req else (old.automl.trial_backend if study and old.automl and old.automl.trial_backend else old.backend.name),
         automl="on" if study else "off" if old.action == "train" else None,
         nproc=base.nproc,
         key=base.key,
@@ -154,7 +155,8 @@ def _new_record(p: Prepared, by: str) -> JobRecord:
         parent = ParentRef(job_id=p.trial_of[0], selector="study")
         automl = AutomlInfo(policy="off", reason=p.automl.reason, role="trial", study=p.trial_of[0], trial=p.trial_of[1])
     elif p.automl.applies:
-        automl = AutomlInfo(policy=p.automl.policy, reason=p.automl.reason, role="study" if p.study is not None else "single")
+        automl = AutomlInfo(policy=p.automl.policy, reason=p.automl.reason, role="study" if p.study is not None else "single",
+                            trial_backend=p.study.review.backend if p.study is not None else None)
     now = utcnow()
     return JobRecord(
         id=p.job_id,

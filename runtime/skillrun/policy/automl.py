@@ -26,22 +26,30 @@ Policy = Literal["on", "off"]
 _ON = ("on", True)
 _OFF = ("off", False)
 
+#: what names AutoML in a request: the word itself, HPO, a hyperparameter search/sweep/tuning/study, tuning the
+#: hyperparameters, or a search algorithm by name
+_AUTOML = (
+    r"(?:auto\s?ml|hpo|optuna|hyperband|asha|bohb|bayesian\s+(?:search|optimi[sz]ation)"
+    r"|hyper\s?param(?:eter)?s?\s+(?:search|sweeps?|tuning|tune|optimi[sz]ation|study|studies|optimi[sz]er)"
+    r"|(?:tune|tuning|optimi[sz]e|optimi[sz]ing|search(?:ing)?|sweep(?:ing)?)\s+(?:over\s+|of\s+|across\s+)?(?:the\s+|my\s+|its\s+|all\s+|some\s+)?hyper\s?param(?:eter)?s?"
+    r"|(?:learning\s+rate|lr|parameter)\s+(?:sweeps?|search))"
+)
+#: a negation, and up to two words between it and the AutoML words ("no AutoML", "without any HPO", "not with AutoML")
+_NOT = r"(?:disable|disabling|skip|skipping|without|no|not|never|avoid|don'?t\s+(?:use|run|do|want|need)|do\s+not\s+(?:use|run|do|want|need))"
+_GAP = r"(?:\s+(?!and\b|but\b|then\b|or\b)[\w']+){0,2}?"
+
 #: request phrases that turn AutoML off for this run (checked before the "on" phrases: "no HPO" contains "HPO")
 OFF_PATTERNS = (
     r"\b(turn|switch|shut)\s+(off|down)\s+(the\s+)?auto\s?ml\b",
     r"\bauto\s?ml\s+(off|disabled)\b",
-    r"\b(disable|skip|without|no|don'?t\s+use|do\s+not\s+use)\s+(the\s+)?(auto\s?ml|hpo|hyper\s?parameter\s+(search|tuning|optimi[sz]ation))\b",
+    rf"\b{_NOT}{_GAP}\s+{_AUTOML}\b",
     r"\bplain\s+train(ing)?\b",
     r"\bsingle\s+train(ing)?\s+run\b",
 )
-#: request phrases that ask for AutoML explicitly
+#: request phrases that ask for AutoML: any mention of it that no negation takes back
 ON_PATTERNS = (
     r"\b(turn|switch)\s+on\s+(the\s+)?auto\s?ml\b",
-    r"\b(enable|use|with|run)\s+(the\s+)?auto\s?ml\b",
-    r"\bauto\s?ml\s+on\b",
-    r"\bhpo\b",
-    r"\bhyper\s?parameter\s+(search|tuning|optimi[sz]ation|sweep)\b",
-    r"\btune\s+(the\s+)?hyper\s?parameters\b",
+    rf"\b{_AUTOML}\b",
 )
 
 

@@ -31,6 +31,7 @@ from skillrun.backends.slurm.nested import coordinator_options, is_coordinator, 
 from skillrun.backends.slurm.script import ScriptInputs, render
 from skillrun.backends.slurm.states import ERROR_CLASSES, SlurmJob, normalize
 from skillrun.contracts.job import JobRecord, JobState
+from skillrun.contracts.skill import param_name
 from skillrun.errors import BackendUnavailable, SkillrunError
 from skillrun.record_io import atomic_write_text
 

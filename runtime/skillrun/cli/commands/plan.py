@@ -79,6 +79,12 @@ def plan_dict(p: Any) -> dict[str, Any]:
         "launch": p.launch.model_dump(mode="json"),
         "command": shlex.join(p.launch.argv),
         "backend_plan": p.backend_plan,
+        "trials": None if p.trials is None else {
+            "backend": p.trials.backend.NAME,
+            "command": shlex.join(p.trials.launch.argv),
+            "backend_plan": p.trials.plan,
+            "note": f"the study coordinates on this machine ({p.backend.NAME} backend); each trial is a {p.trials.backend.NAME} job",
+        },
         "spec": p.spec,
         "warnings": [i.model_dump(mode="json") for i in p.report.warnings],
         "derived": [d.model_dump(mode="json") for d in p.report.derived],
@@ -142,6 +148,11 @@ def plan_cmd(app: Any, skill: str, action: str, print_spec: bool, as_json: bool,
     for title, block in p.backend.describe(data["backend_plan"]):  # the sbatch script, the container run
         console.text(f"{title}:")
         console.text("\n".join("  " + line for line in block.splitlines()))
+    if p.trials is not None:
+        console.text(f"Each trial: {data['trials']['note']}")
+        for title, block in p.trials.backend.describe(p.trials.plan):
+            console.text(f"{title}:")
+            console.text("\n".join("  " + line for line in block.splitlines()))
     if print_spec:
         from skillrun import yamlio
 

@@ -28,10 +28,14 @@ def route_cmd(app: Any, request: tuple[str, ...], top_k: int, as_json: bool) -> 
         console.emit_json(res.model_dump(mode="json"))
         return
     if res.candidates:
-        rows = [(i + 1, c.skill, c.action, f"{c.score:.2f}", ", ".join(c.matched_words), "; ".join(c.matched_triggers)) for i, c in enumerate(res.candidates)]
+        rows = [(i + 1, c.skill, c.action or "(guidance: SKILL.md)", f"{c.score:.2f}", ", ".join(c.matched_words), "; ".join(c.matched_triggers)) for i, c in enumerate(res.candidates)]
         console.table(None, ["#", "skill", "action", "score", "matched words", "trigger phrases"], rows)
     if res.abstain:
-        console.error(f"no skill fits: {res.reason}", hint="rephrase with what to do (train, evaluate, export, convert, validate ...), or see `skillrun list`")
+        if res.unknown is not None:
+            hint = "no skill of the bank covers it: add a skill bank that does (--skills-dir, SKILLRUN_PATH), or see `skillrun list`"
+        else:
+            hint = "rephrase with what to do (train, evaluate, export, convert, validate ...), or see `skillrun list`"
+        console.error(f"no skill fits: {res.reason}", hint=hint)
         return
     mods = res.modifiers
     if not mods.empty:
@@ -56,15 +60,19 @@ def eval_routing_cmd(app: Any, min_top1: float | None, min_abstain: float | None
     if as_json:
         console.emit_json(rep.model_dump(mode="json"))
     else:
-        console.fields(
-            "Routing evaluation",
-            [
-                ("skills", ", ".join(rep.skills)),
-                ("top-1", f"{rep.top1_accuracy:.1%} ({rep.top1_correct}/{rep.routed_cases})"),
-                ("abstain", f"{rep.abstain_accuracy:.1%} ({rep.abstain_correct}/{rep.abstain_cases})"),
-                ("threshold", f"{rep.threshold:g} (lowest right answer {_num(rep.lowest_correct_score)}, highest off-topic {_num(rep.highest_offtopic_score)})"),
-            ],
-        )
+        rows = [
+            ("skills", ", ".join(rep.skills)),
+            ("top-1", f"{rep.top1_accuracy:.1%} ({rep.top1_correct}/{rep.routed_cases})"),
+            ("abstain", f"{rep.abstain_accuracy:.1%} ({rep.abstain_correct}/{rep.abstain_cases})"),
+            ("threshold", f"{rep.threshold:g} (lowest right answer {_num(rep.lowest_correct_score)}, highest off-topic {_num(rep.highest_offtopic_score)})"),
+        ]
+        if len(rep.by_origin) > 1:
+            rows += [(f"  from {origin}", f"top-1 {t.top1_accuracy:.1%} ({t.top1_correct}/{t.routed_cases}), abstain {t.abstain_correct}/{t.abstain_cases}") for origin, t in sorted(rep.by_origin.items())]
+        if rep.missing_skills:
+            rows.append(("expected, not in bank", ", ".join(rep.missing_skills)))
+        console.fields("Routing evaluation", rows)
+        if rep.unloaded:
+            console.table("not evaluated (could not load)", ["skill", "path", "reason"], [(u.skill, u.path, u.reason) for u in rep.unloaded])
         if rep.failures:
             rows = [(f.skill_file, f.id, f.prompt, f.expected or "none", f.got or "abstain", f"{f.score:.2f}" if f.score is not None else "") for f in rep.failures]
             console.table("misrouted", ["evals of", "id", "request", "expected", "got", "score"], rows)
