@@ -208,7 +208,7 @@ class _Merger:
         if item.op == "delete":
             if not paths.remove(self.out.spec, tokens):
                 self.out.issues.append(
-                    Issue(path=key, message="nothing to delete: the key is not in the spec", hint=f"check the path with `skillrun validate ... --print-spec`", stage="compose", code="delete_missing")
+                    Issue(path=key, message="nothing to delete: the key is not in the spec", hint="check the path with `skillrun validate ... --print-spec`", stage="compose", code="delete_missing")
                 )
             else:
                 self._record(tokens, None, layer)

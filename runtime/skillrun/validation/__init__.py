@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from skillrun.contracts.report import ValidationReport
 from skillrun.contracts.skill import param_name
@@ -27,7 +27,7 @@ def validate_composed(skill: Skill, composed: ComposedSpec, *, check_data: bool 
     bad = {i.path for i in issues if i.severity == "error"}
     action_schema = skill.schema(action) if skill.has_schema(action) else None
     if action_schema is not None:
-        found = schema.shipped_defects(schema.check(spec, action_schema, skip=bad), composed.provenance, skill.name)
+        found = schema.shipped_defects(schema.check(spec, action_schema, skip=bad), composed.provenance, skill.name, lambda: _shipped(skill, action))
         issues.extend(found)
         bad |= {i.path for i in found if i.severity == "error"}
         issues.extend(rules.check_conditions(spec, action_schema, bad_paths=bad))
@@ -43,3 +43,10 @@ def validate_composed(skill: Skill, composed: ComposedSpec, *, check_data: bool 
     provenance.update({d.path: "derived" for d in derived})
     issues.extend(rules.check_rules(spec, skill.info.rules_for(action), bad_paths=bad, provenance=provenance))
     return ValidationReport(skill=skill.name, action=action, spec=spec, provenance=provenance, issues=issues, derived=derived)
+
+
+def _shipped(skill: Skill, action: str) -> dict[str, Any]:
+    """The spec the skill itself ships for ``action``: schema defaults, key_defaults and template, nothing of the user's."""
+    from skillrun.composition.layers import compose
+
+    return compose(skill, action).spec

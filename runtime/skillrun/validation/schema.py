@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from skillrun.bank import schemas
 from skillrun.composition import paths
@@ -42,16 +42,25 @@ def missing_values(spec: dict[str, Any], resolvers: dict[str, str] | None = None
 SHIPPED = frozenset({"schema", "skill-defaults", "template"})
 
 
-def shipped_defects(issues: list[Issue], provenance: dict[str, str], skill: str) -> list[Issue]:
-    """Schema errors on values the skill itself ships (its defaults or template, untouched) become warnings.
+def shipped_defects(issues: list[Issue], provenance: dict[str, str], skill: str, shipped: Callable[[], dict[str, Any]]) -> list[Issue]:
+    """Schema errors on values the skill itself ships (its defaults or template) become warnings.
 
     A skill whose default breaks its own schema (a TAO default below its own
     minimum, an enum that lost its options) is the skill's defect: the user is
     told, and can set the key, but is not blocked for a value they never wrote.
+    A value counts as shipped when its layer says so, or when it equals what the
+    skill ships there (an AutoML trial's spec arrives whole, its layers gone);
+    ``shipped`` gives the skill's own spec, composed only if needed.
     """
     out = []
+    own: dict[str, Any] | None = None
     for issue in issues:
         layer = provenance.get(issue.path)
+        if issue.severity == "error" and layer not in SHIPPED and issue.value is not None:
+            own = shipped() if own is None else own
+            tokens = paths.parse(issue.path) if issue.path != "(spec)" else []
+            if tokens and paths.has(own, tokens) and paths.get(own, tokens) == issue.value:
+                layer = "template"
         if issue.severity == "error" and layer in SHIPPED:
             issue = issue.model_copy(
                 update={
