@@ -67,6 +67,11 @@ TRIGGER_WEIGHT = 1.0
 NAME_REPEAT = 2
 #: Bonus of a skill whose exact name the request says ("use the tao-launch-workflow skill"): above any threshold.
 NAME_WEIGHT = 10.0
+#: Bonus per idf unit for a word of the request that is a distinctive word of a skill's name ("sparse4d" in
+#: tao-train-sparse4d): names are what banks keep unique, descriptions repeat each other's words
+NAME_WORD_WEIGHT = 1.0
+#: A name word that more skills than this use (in their name or text) says nothing about which one (tao, train, dataset)
+NAME_WORD_MAX_SKILLS = 2
 #: Verbs whose object is the model to train, in any bank (the bank adds the single-word actions of its model skills).
 TRAIN_VERBS = frozenset({"train", "retrain", "fine-tune", "finetune"})
 #: Heads that say "a model" without saying which ("train a segmentation model": the word that counts is "segmentation").
@@ -145,7 +150,7 @@ class RouteIndex:
     JSON (:meth:`to_json`).
     """
 
-    VERSION = 5  #: bump when tokenising or scoring changes, so cached indexes are rebuilt
+    VERSION = 6  #: bump when tokenising or scoring changes, so cached indexes are rebuilt
 
     def __init__(
         self,
@@ -175,6 +180,11 @@ class RouteIndex:
         self._idf = {t: math.log(1 + (n_skills - len(row) + 0.5) / (len(row) + 0.5)) for t, row in skill_impacts.items()}
         self._max_idf = math.log(1 + (n_skills - 0.5) / 1.5) if n_skills else 0.0
         self._names = [(re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])", re.I), j) for j, name in enumerate(skills)]
+        # a name word counts when few skills use it anywhere (not only in their names): "sparse4d", not "dataset"
+        self._name_words = [
+            {t: self._idf[t] for t in terms(name.replace("-", " ")) if t in skill_impacts and len(skill_impacts[t]) <= min(NAME_WORD_MAX_SKILLS, n_skills / 8)}
+            for name in skills
+        ]  # in a bank of a few skills no word is rare enough: there, names already weigh through the skill text
 
     @classmethod
     def from_bank(cls, bank: SkillBank) -> RouteIndex:
@@ -252,6 +262,7 @@ class RouteIndex:
         if (not toks and not named) or not self.keys:
             return []
         qwords, marks = _words(toks), from_marks(request)
+        query_terms = {t.term for t in toks}
         # an action's own name is the strongest cue, whole; the words of other phrases count by how specific they are
         found = [(t, got) for t in self.triggers if (got := t.match(qwords, marks, None if t.phrase == t.action else self._specificity))]
         n = len(self.keys)
@@ -285,6 +296,7 @@ class RouteIndex:
             said = [skill] if self._skill_of[i] in named else []
             if said:
                 score += NAME_WEIGHT
+            score += NAME_WORD_WEIGHT * sum(w for t, w in self._name_words[self._skill_of[i]].items() if t in query_terms)
             rank = score - (1 - ACTION_SHARE) * ac_total[i]
             out.append(Scored(score, (skill, action), hits[i], list(dict.fromkeys(said + [t.phrase for t, _ in mine])), rank))
         # skills by their best key's rank (a named skill first), then each skill's actions by score
