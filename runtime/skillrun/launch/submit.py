@@ -177,7 +177,8 @@ def _new_record(p: Prepared, by: str) -> JobRecord:
 def _write_spec(store: JobStore, p: Prepared) -> None:
     redact = Redactor(secret_values(extra=(p.secret,) if p.secret else ()))
     header = f"# {p.skill.name} {p.action}, job {p.job_id}: the resolved spec the job runs with\n"
-    atomic_write_text(store.job_dir(p.job_id) / SPEC, header + yamlio.dumps(redact.data(p.spec)))
+    spec = p.spec if p.study is not None else {k: v for k, v in p.spec.items() if k not in p.skill.added_sections}  # a study reads them itself
+    atomic_write_text(store.job_dir(p.job_id) / SPEC, header + yamlio.dumps(redact.data(spec)))
 
 
 def _env(p: Prepared) -> dict[str, str]:
