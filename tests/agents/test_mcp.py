@@ -42,6 +42,9 @@ async def _agent_loop(client: Client) -> dict[str, Any]:
     assert "succeed.epochs = -1: must be >= 0" in text and "succeed.epoch" in text and "did you mean succeed.epochs?" in text
     doc = json.loads(text.splitlines()[-1])
     assert doc["code"] == "invalid_spec" and {e["path"] for e in doc["errors"]} == {"succeed.epochs", "succeed.epoch"}
+    structured = bad.structured_content  # the same document, as data an agent need not parse out of text
+    assert structured["code"] == "invalid_spec" and structured["exit_code"] == 2
+    assert {(e["path"], e["value"]) for e in structured["errors"]} == {("succeed.epochs", -1), ("succeed.epoch", 2)}
     good = await client.call_tool("validate_spec", {"skill": "scriptjob", "action": "succeed", "overrides": ["succeed.epochs=2"]})
     assert not good.is_error and good.structured_content["spec"]["succeed"]["epochs"] == 2
     started = await client.call_tool("run", {"skill": "scriptjob", "action": "succeed", "overrides": ["succeed.epochs=2"]})

@@ -201,3 +201,22 @@ def test_tao_fixture_composes_and_validates(tmp_path: Path, sdg) -> None:
     assert by_name.ok, [i.render() for i in by_name.errors]
     assert by_name.spec["dataset"]["train_data_sources"][0]["json_file"] == str(tr.json_file.parent / "annotations.json")
     assert by_name.spec["dataset"]["val_data_sources"]["json_file"] == str(va.json_file.parent / "annotations.json")
+
+
+def test_a_bank_root_is_searched_at_any_depth_and_an_empty_folder_is_a_warning(tmp_path: Path) -> None:
+    deep = copy_skill(SKILLS / "dataset-validate", tmp_path / "bank" / "skills" / "data")
+    (tmp_path / "bank" / ".hidden" / "x").mkdir(parents=True)
+    (tmp_path / "empty" / "nested").mkdir(parents=True)
+    bank = SkillBank([SkillDir(tmp_path / "bank", "test"), SkillDir(tmp_path / "empty", "test")])
+    assert bank.get("dataset-validate").path == deep.resolve()
+    empty = [w for w in bank.warnings if w.code == "no_skills"]
+    assert [w.path for w in empty] == [str(tmp_path / "empty")] and "SKILL.md" in (empty[0].hint or "")
+
+
+def test_a_bound_hint_never_suggests_a_value_that_fails_the_same_bound() -> None:
+    from skillrun.validation.schema import check
+
+    schema = {"type": "object", "properties": {"port": {"type": "integer", "minimum": 49152, "default": 18888}, "n": {"type": "integer", "exclusiveMinimum": 0, "default": 4}}}
+    issues = {i.path: i for i in check({"port": 80, "n": 0}, schema)}
+    assert issues["port"].hint == "try port=49152 (the lowest allowed)"  # not the default 18888: it fails too
+    assert issues["n"].hint == "try n=4 (the default)"

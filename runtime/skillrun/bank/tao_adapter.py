@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from skillrun.bank.tao_support import resolve_image, triggers
 from skillrun.contracts.report import Issue
@@ -145,21 +145,24 @@ def _per_action(value: Any, actions: dict[str, Any]) -> dict[str, Any]:
     return {action: value for action in actions}
 
 
-def _key_defaults(value: Any, where: str, warn: Warn) -> dict[str, Any]:
+def _keyed(value: Any, where: str, warn: Warn, shape: str, example: str) -> Iterator[tuple[str, Any]]:
+    """(spec key, item) of a TAO table keyed by dotted spec keys; anything else is one warning each, never an error."""
     from skillrun.contracts.skill import _SPEC_PATH
 
     if value is None:
-        return {}
+        return
     if not isinstance(value, dict):
-        warn(where, "must be a mapping of spec key -> value; ignored", "e.g. key_defaults: {model.encoder: vits}")
-        return {}
-    out = {}
-    for key, default in value.items():
+        warn(where, f"must be a mapping of spec key -> {shape}; ignored", f"e.g. {example}")
+        return
+    for key, item in value.items():
         if isinstance(key, str) and re.match(_SPEC_PATH, key):
-            out[key] = default
+            yield key, item
         else:
-            warn(f"{where}.{key}", "not a dotted spec key; ignored", "e.g. model.encoder")
-    return out
+            warn(f"{where}.{key}", "not a dotted spec key; ignored", f"e.g. {example}")
+
+
+def _key_defaults(value: Any, where: str, warn: Warn) -> dict[str, Any]:
+    return dict(_keyed(value, where, warn, "value", "model.encoder: vits"))
 
 
 def _action(skill_dir: Path, action: str, body: dict[str, Any], where: str, warn: Warn, image: str | None, tables: dict[str, dict[str, Any]],
@@ -295,18 +298,8 @@ def _shorthand(value: Any, warn: Warn) -> dict[str, str]:
 
 
 def _paths(value: Any, where: str, warn: Warn) -> dict[str, Any]:
-    from skillrun.contracts.skill import _SPEC_PATH
-
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        warn(where, "must be a mapping of spec key -> {type, optional}; ignored", "e.g. inputs: {evaluate.checkpoint: {type: file}}")
-        return {}
     out: dict[str, Any] = {}
-    for key, spec in value.items():
-        if not isinstance(key, str) or not re.match(_SPEC_PATH, key):
-            warn(f"{where}.{key}", "not a dotted spec key; ignored", "e.g. dataset.val_data_sources.image_dir")
-            continue
+    for key, spec in _keyed(value, where, warn, "{type, optional}", "evaluate.checkpoint: {type: file}"):
         spec = spec if isinstance(spec, dict) else {}
         kind = spec.get("type", "file")
         out[key] = {"type": kind if kind in ("file", "folder") else "file", "optional": spec.get("optional") is True}
@@ -315,19 +308,12 @@ def _paths(value: Any, where: str, warn: Warn) -> dict[str, Any]:
 
 def _spec_params(value: Any, where: str, warn: Warn) -> dict[str, Any]:
     """TAO's resolvers by name, plain values as constants, ``{link, destination_path}`` as links."""
-    from skillrun.contracts.skill import _SPEC_PATH, Resolver
+    from skillrun.contracts.skill import Resolver
 
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        warn(where, "must be a mapping of spec key -> resolver; ignored", "e.g. results_dir: output_dir")
-        return {}
     known = {r.value for r in Resolver}
     out: dict[str, Any] = {}
-    for key, param in value.items():
-        if not isinstance(key, str) or not re.match(_SPEC_PATH, key):
-            warn(f"{where}.{key}", "not a dotted spec key; ignored", "e.g. evaluate.checkpoint: parent_model")
-        elif isinstance(param, str) and param in known:
+    for key, param in _keyed(value, where, warn, "resolver", "evaluate.checkpoint: parent_model"):
+        if isinstance(param, str) and param in known:
             out[key] = param
         elif isinstance(param, dict) and isinstance(param.get("link"), str) and param["link"]:
             out[key] = {"link": param["link"], "destination_path": param.get("destination_path") if isinstance(param.get("destination_path"), str) else None}
