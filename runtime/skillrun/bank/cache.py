@@ -93,6 +93,7 @@ class BankCache:
         """Atomic and best effort (a read-only workspace only costs the next start a re-parse)."""
         if not self.dirty:
             return
+        self.entries = {k: v for k, v in self.entries.items() if Path(k).is_dir()}  # folders that are gone are forgotten
         try:
             self.file.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.file.with_name(f".{self.file.name}.{os.getpid()}.tmp")
