@@ -25,6 +25,7 @@ from skillrun.automl.plan import skill_space
 from skillrun.automl.settings import AutomlSettings
 from skillrun.automl.space import Space, build_space
 from skillrun.automl.tao_rules import infinite_bounds, open_bounds
+from skillrun.bank.tao_dialect import normalize_schema
 from skillrun.bank import schemas
 from skillrun.composition import paths
 from tests.conftest import REPO
@@ -128,7 +129,7 @@ def test_a_user_side_stands_and_the_open_one_follows_tao() -> None:
 
 def test_infinite_bounds_read_every_spelling_of_the_tao_file() -> None:
     raw = {"properties": {"a": {"maximum": float("inf"), "minimum": 1}, "b": {"properties": {"c": {"minimum": "-inf", "valid_max": "Infinity"}}}, "d": {"maximum": 5}}}
-    assert infinite_bounds(raw) == {"a": frozenset({"max"}), "b.c": frozenset({"min", "max"})}
+    assert infinite_bounds(normalize_schema(raw)[0]) == {"a": frozenset({"max"}), "b.c": frozenset({"min", "max"})}
 
 
 def test_a_removed_leaf_is_not_searched_by_default() -> None:

@@ -325,9 +325,9 @@ def test_recurses_through_defs_combinators_and_additional_properties() -> None:
     }
     out, _ = normalize_schema(schema)
     Draft202012Validator.check_schema(out)
-    assert out["$defs"]["Lr"] == {"type": "number"}
+    assert out["$defs"]["Lr"] == {"type": "number", "x_unbounded": ["max"]}  # the infinite side is dropped and recorded
     assert out["definitions"]["Flag"] == {"type": "boolean"}
-    assert out["additionalProperties"] == {"type": "integer"}
+    assert out["additionalProperties"] == {"type": "integer", "x_unbounded": ["min"]}
     assert out["properties"]["x"]["anyOf"][0] == {"type": "number"}
     assert out["properties"]["y"]["allOf"][0]["enum"] == [1, 2]
     assert out["properties"]["z"]["oneOf"][0] == {"type": "array", "items": {"type": "object"}}

@@ -8,7 +8,6 @@ every problem. No optuna import: that happens inside the study job.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from skillrun.automl import engine, estimate
 from skillrun.automl.settings import AutomlSettings, read_settings
 from skillrun.automl.space import Space, apply, build_space
-from skillrun.automl.tao_rules import infinite_bounds
 from skillrun.composition import paths
 from skillrun.contracts.automl import Estimate, Review
 from skillrun.contracts.report import Issue, ValidationReport
@@ -95,22 +93,8 @@ def plan_study(skill: Skill, spec: dict[str, Any], *, backend: str, nproc: int, 
 
 
 def skill_space(skill: Skill, spec: dict[str, Any], settings: AutomlSettings) -> Space:
-    """The search space over ``skill``'s train schema, with what that schema alone cannot tell.
-
-    Which top-level sections belong to the skill's other actions (never in the
-    default space), and which bounds its TAO schema declared infinite (the
-    loader drops them, and TAO expands them unlike absent ones).
-    """
-    return build_space(skill.schema("train"), spec, settings, foreign=skill.foreign_sections("train"), infinite=_infinite_bounds(skill.schema_file("train")))
-
-
-def _infinite_bounds(file: Path) -> dict[str, frozenset[str]]:
-    """:func:`infinite_bounds` of the schema file as shipped; empty when it cannot be read (the loader has already said why)."""
-    try:
-        raw = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return infinite_bounds(raw) if isinstance(raw, dict) else {}
+    """The search space over ``skill``'s train schema, without the sections of its other actions (TAO never samples those)."""
+    return build_space(skill.schema("train"), spec, settings, foreign=skill.foreign_sections("train"))
 
 
 def with_space_issues(skill: Skill, action: str, flag: str | None, report: ValidationReport) -> ValidationReport:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from skillrun.automl.settings import AutomlSettings, RangeSpec
-from skillrun.automl.tao_rules import default_parameters, enabled, open_bounds
+from skillrun.automl.tao_rules import default_parameters, enabled, infinite_bounds, open_bounds
 from skillrun.bank import schemas
 from skillrun.composition import paths
 from skillrun.contracts.report import Issue
@@ -131,11 +131,12 @@ def build_space(
 
     ``foreign``: top-level sections of the skill's other actions (the default
     space never samples what the train job does not read). ``infinite``: the
-    bound sides the skill's TAO schema declared infinite
-    (:func:`~skillrun.automl.tao_rules.infinite_bounds`), which the normalised
-    ``schema`` no longer carries but TAO expands unlike an absent bound.
+    bound sides declared infinite, by default those the loader recorded in
+    ``schema`` (:func:`~skillrun.automl.tao_rules.infinite_bounds`); TAO
+    expands them unlike an absent bound.
     """
     space = Space()
+    infinite = infinite_bounds(schema) if infinite is None else infinite
     user_list = settings.parameters is not None
     names = list(settings.parameters) if user_list else default_parameters(schema)
     where = "automl.parameters" if user_list else "automl_default_parameters (train schema)"
@@ -160,7 +161,7 @@ def build_space(
             else:
                 space.notes.append(f"{name} skipped: {why}")
             continue
-        param, issues = _param(name, leaf, settings.ranges.get(name), paths.get(spec, paths.parse(name)), loc, (infinite or {}).get(name, frozenset()))
+        param, issues = _param(name, leaf, settings.ranges.get(name), paths.get(spec, paths.parse(name)), loc, infinite.get(name, frozenset()))
         if param is None and not stated:  # TAO leaves a leaf it cannot sample out of its default space, too
             space.notes.extend(f"{name} skipped: {i.message}" for i in issues)
             continue

@@ -8,14 +8,12 @@ shows what TAO's own AutoML would search. The sources cited are TAO's.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from typing import Any
 
 from skillrun.bank import schemas
+from skillrun.bank.tao_dialect import INFINITE
 
-#: the schema keywords of a bound's two sides
-_SIDES = {"min": ("valid_min", "minimum"), "max": ("valid_max", "maximum")}
 
 
 def default_parameters(schema: dict[str, Any]) -> list[str]:
@@ -48,31 +46,21 @@ def enabled(node: dict[str, Any]) -> bool | None:
     return {"TRUE": True, "FALSE": False}.get(str(flag).strip().upper()) if isinstance(flag, str) else None
 
 
-def infinite_bounds(raw: dict[str, Any], prefix: str = "") -> dict[str, frozenset[str]]:
-    """Leaves of a raw (TAO-dialect) schema whose ``min``/``max`` side is declared infinite.
+def infinite_bounds(schema: dict[str, Any], prefix: str = "") -> dict[str, frozenset[str]]:
+    """Leaves whose ``min``/``max`` side the TAO schema declared infinite.
 
-    The loader drops an infinite bound (JSON Schema cannot carry it), so the
-    normalised schema no longer tells it from an absent one; TAO does: an
-    infinite side is expanded from the default, an absent one makes its brains
-    draw around the default on both sides (:func:`open_bounds`).
+    JSON Schema cannot carry an infinite bound, so the loader drops it and
+    records the side (:data:`~skillrun.bank.tao_dialect.INFINITE`); TAO tells
+    it from an absent one: an infinite side is expanded from the default, an
+    absent one makes its brains draw around the default (:func:`open_bounds`).
     """
     out: dict[str, frozenset[str]] = {}
-    props = raw.get("properties")
-    for key, sub in (props.items() if isinstance(props, dict) else ()):
-        if not isinstance(sub, dict):
-            continue
+    for key, sub in schemas.properties(schema).items():
         path = f"{prefix}.{key}" if prefix else key
-        sides = frozenset(side for side, words in _SIDES.items() if any(_is_infinite(sub.get(w)) for w in words))
-        if sides:
-            out[path] = sides
+        if sub.get(INFINITE):
+            out[path] = frozenset(sub[INFINITE])
         out.update(infinite_bounds(sub, path))
     return out
-
-
-def _is_infinite(value: Any) -> bool:
-    if isinstance(value, float):
-        return math.isinf(value)
-    return isinstance(value, str) and value.strip().lower().lstrip("+-") in ("inf", "infinity")
 
 
 def open_bounds(low: float | None, high: float | None, default: float, is_int: bool, infinite: frozenset[str]) -> tuple[float, float, str]:

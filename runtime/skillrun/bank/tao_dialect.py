@@ -33,6 +33,8 @@ _STRINGY = {"string", "str", "categorical"}
 
 _STANDARD_BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 _BOUNDS = _STANDARD_BOUNDS + ("valid_min", "valid_max")
+#: extension key a normalised node keeps: the bound sides TAO declared infinite (["min"], ["max"] or both)
+INFINITE = "x_unbounded"
 _INF_WORDS = {"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
 
 _ONE = ("items", "additionalProperties", "not", "if", "then", "else", "contains",
@@ -41,14 +43,14 @@ _MANY = ("allOf", "anyOf", "oneOf", "prefixItems")
 _MAP = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
 
 
-def _is_inf(v: Any) -> bool:
+def is_infinite(v: Any) -> bool:
     """Infinite float or one of TAO's spellings of infinity."""
     return (isinstance(v, float) and not math.isfinite(v)) or (isinstance(v, str) and v.strip().lower() in _INF_WORDS)
 
 
 def _unbounded(v: Any) -> bool:
     """A bound that means 'no bound': JSON cannot carry it, so the keyword goes."""
-    return v is None or (isinstance(v, str) and not v.strip()) or _is_inf(v)
+    return v is None or (isinstance(v, str) and not v.strip()) or is_infinite(v)
 
 
 def _to_number(v: str) -> int | float | None:
@@ -97,7 +99,7 @@ def is_tao_dialect(schema: dict) -> bool:
         return True
     if any(not isinstance(v, (dict, bool)) for v in (schema.get("properties") or {}).values()) if isinstance(schema.get("properties"), dict) else False:
         return True
-    return any(_is_inf(schema.get(k)) for k in _BOUNDS) or any(is_tao_dialect(c) for c, _ in _children(schema, ""))
+    return any(is_infinite(schema.get(k)) for k in _BOUNDS) or any(is_tao_dialect(c) for c, _ in _children(schema, ""))
 
 
 def _fix_options(node: dict, where: str, notes: list[str]) -> None:
@@ -130,6 +132,9 @@ def _fix_bounds(node: dict, where: str, notes: list[str]) -> None:
         elif _unbounded(v):
             del node[key]
             notes.append(f"{where}: dropped unbounded {key}={v!r}")
+            if is_infinite(v):  # TAO's AutoML expands an infinite side, unlike an absent one: keep the fact
+                side = "max" if "ax" in key else "min"
+                node[INFINITE] = sorted({*node.get(INFINITE, []), side})
         elif isinstance(v, str) and _to_number(v) is not None:
             node[key] = _to_number(v)
             notes.append(f"{where}: {key} {v!r} -> {node[key]!r}")
