@@ -126,6 +126,13 @@ def test_plan_on_docker_prints_the_container_command_with_the_actions_image(cli:
     assert words[0] in plan["docker_run"] and " -e " in plan["docker_run"]
     if action == "gen_trt_engine" or action.startswith("deploy_"):
         assert plan["image"] != info.container_image, "TensorRT actions run in the deploy image"
+    from skillrun.contracts.skill import Resolver
+    from skillrun.resolve.params import OUTPUT_FILES
+
+    given = {f.split("=", 1)[0] for f in fills}
+    for r in res.json()["resolved"]:  # TAO's file creators name TAO's files in this job's results (a template's path is not kept)
+        if r["resolver"] in {x.value for x in OUTPUT_FILES} and r["key"] not in given:
+            assert r["value"].endswith(f"/{action}/{OUTPUT_FILES[Resolver(r['resolver'])]}"), r
 
 
 def _missing(spec: Any, prefix: str = "") -> list[str]:

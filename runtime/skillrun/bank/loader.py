@@ -250,9 +250,10 @@ class Skill:
         try:
             data = read_yaml(file)
         except BankError as exc:
-            return self._guidance(exc.message, "fix the YAML at that line; until then the skill is guidance only")
+            where = exc.issues[0].path if exc.issues else str(file)
+            return self._guidance(where, "not valid YAML", "fix the YAML at that line; until then the skill is guidance only")
         if not isinstance(data, dict):
-            return self._guidance(f"{file}: must be a mapping, not {type(data).__name__}", "see schemas/skill_info.schema.json")
+            return self._guidance(str(file), f"must be a mapping, not {type(data).__name__}", "see schemas/skill_info.schema.json")
         if tao_adapter.is_tao(data):
             fields, issues = tao_adapter.adapt(self.path, file, data, name, description)
             self.warnings.extend(issues)
@@ -260,20 +261,20 @@ class Skill:
                 return SkillInfo.model_validate(fields)
             except ValidationError as exc:
                 self.warnings.extend(i.model_copy(update={"severity": "warning"}) for i in pydantic_issues(exc, file))
-                return self._guidance(f"{file}: does not map onto a runnable contract", "see the warnings above")
+                return self._guidance(str(file), "does not map onto a runnable contract", "see the warnings above")
         try:
             return SkillInfo.model_validate(data)
         except ValidationError as exc:
             self._fail(file, "does not match the skill_info meta-schema", issues=pydantic_issues(exc, file))
         raise AssertionError  # unreachable; _fail raises
 
-    def _guidance(self, why: str, hint: str) -> SkillInfo:
+    def _guidance(self, where: str, problem: str, hint: str) -> SkillInfo:
         """A guidance-only contract after a skill_info.yaml that cannot be used, and the one warning that says so."""
         from skillrun.bank import tao_adapter
         from skillrun.contracts.skill import SkillInfo
 
-        self.warnings.append(Issue(path=why.split(": ", 1)[0], message=f"{why.split(': ', 1)[-1]}; the skill loads as guidance only", hint=hint, severity="warning", stage="bank", code="guidance_only"))
-        return SkillInfo.model_validate(tao_adapter.guidance_only(self.path, self.frontmatter.name, self.frontmatter.description, why))
+        self.warnings.append(Issue(path=where, message=f"{problem}; the skill loads as guidance only", hint=hint, severity="warning", stage="bank", code="guidance_only"))
+        return SkillInfo.model_validate(tao_adapter.guidance_only(self.path, self.frontmatter.name, self.frontmatter.description, f"{where}: {problem}"))
 
     # -- lazy parts -----------------------------------------------------
     def schema_file(self, action: str) -> Path:
@@ -285,9 +286,7 @@ class Skill:
         """The action's JSON Schema: TAO dialect normalised, ``$ref``s resolved, self-contained."""
         self.require_action(action)
         if action not in self._schemas:
-            from skillrun.bank.schemas import load_action_schema
-
-            from skillrun.bank.schemas import default_defects
+            from skillrun.bank.schemas import default_defects, load_action_schema
 
             file = self.schema_file(action)
             schema, notes = load_action_schema(file)

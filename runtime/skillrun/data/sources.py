@@ -81,6 +81,7 @@ def _joined(value: str, ds: DataSource) -> str:
 
 
 def _join_one(src: str, name: str) -> str:
+    """``src``/``name``; for a local ``images.tar.gz`` that is not there, its unpacked ``images/`` folder when that is."""
     if not name:
         return src
     if is_s3(src):
@@ -130,14 +131,9 @@ def _entry(src: str, ds: DataSource, schema: dict[str, Any] | None, tokens: list
         sub = schemas.at(schema, [*tokens, fld]) if schema is not None else None
         types = (sub or {}).get("type")
         types = types if isinstance(types, list) else [types]
-        if is_s3(src):
-            value: str | None = f"{src.rstrip('/')}/{name}"
-        else:
-            base = Path(src).expanduser()
-            cand = base / name
-            if not cand.exists() and is_archive(name) and (base / strip_suffix(name)).is_dir():
-                cand = base / strip_suffix(name)  # an unpacked images/ folder instead of images.tar.gz
-            value = str(cand) if cand.exists() or "null" not in types else None
+        value: str | None = _join_one(src, name)
+        if not is_s3(src) and not Path(value).exists() and "null" in types:
+            value = None
         if value is None:
             continue
         entry[fld] = [value] if "array" in types else value

@@ -135,13 +135,18 @@ _DOWNLOAD = ("ngc://", "hf_model://", "http://", "https://", "ftp://")
 
 
 def output_file(resolver: Resolver) -> Callable[[ResolveContext, str], Resolved]:
-    """A resolver that names ``OUTPUT_FILES[resolver]`` in ``<results_dir>/<action>/`` unless the spec names a file."""
+    """A resolver that names ``OUTPUT_FILES[resolver]`` in ``<results_dir>/<action>/`` unless the user names a file.
+
+    A path the skill's template ships (TAO's ``/results/rtdetr.engine``, a container
+    path) is replaced, as TAO's own resolver replaces it: the file belongs in this job.
+    """
 
     def resolve(ctx: ResolveContext, key: str) -> Resolved:
         current = ctx.current(key)
         folder = ctx.results_dir / ctx.action
-        if not _given(current):
-            return Resolved(key, resolver.value, str(folder / OUTPUT_FILES[resolver]))
+        if not _given(current) or not ctx.user_set(key):
+            note = f"the skill's {current!r} replaced: the file belongs in this job's results" if _given(current) else None
+            return Resolved(key, resolver.value, str(folder / OUTPUT_FILES[resolver]), note)
         path = Path(str(current))
         if not path.is_absolute() and len(path.parts) == 1:
             return Resolved(key, resolver.value, str(folder / path), "a bare file name goes into the job's results folder")
