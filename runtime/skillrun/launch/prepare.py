@@ -157,6 +157,7 @@ def prepare(bank: SkillBank, store: JobStore, req: Request, *, job_id: str = PLA
     argv = backend.launch_argv(command, nproc, nnodes)  # torchrun --standalone locally; per-node ranks on Slurm
     launch = Launch(argv=argv, cwd=os.getcwd(), env=_job_env(skill, job_id, results_dir, store, nproc), nproc_per_node=nproc, nnodes=nnodes)
     backend.check(launch)
+    lctx = LaunchContext(skill, req.action, job_id, job_dir, results_dir, report.spec, parent.job if parent is not None else None)
     study = None
     trials = None
     if automl.on:  # a study job: one light coordinator process; each trial is checked again when it is launched
@@ -169,12 +170,10 @@ def prepare(bank: SkillBank, store: JobStore, req: Request, *, job_id: str = PLA
 
         study = plan_study(skill, report.spec, backend=backend.NAME, nproc=nproc, nnodes=nnodes, workspace=store.workspace, measure=req.check_data)
         if not backend.HOSTS_COORDINATOR:  # trials run on the requested backend (study.review.backend); the coordinator here
-            lctx = LaunchContext(skill, req.action, job_id, job_dir, results_dir, report.spec, parent.job if parent is not None else None)
             trials = TrialLaunch(backend, launch, backend.plan(lctx, launch))
             backend = get_backend("local", store)
         argv = backend.launch_argv(Command("module", "skillrun.automl", (str(job_dir),)), 1, 1)
         launch = Launch(argv=argv, cwd=os.getcwd(), env=_job_env(skill, job_id, results_dir, store, 1), nproc_per_node=1, nnodes=1)
-    lctx = LaunchContext(skill, req.action, job_id, job_dir, results_dir, report.spec, parent.job if parent is not None else None)
     plan = backend.plan(lctx, launch)
     return Prepared(skill, req.action, job_id, engine, backend, report, resolved, parent, automl, launch, results_dir, ctx.secret, backend_plan=plan,
                     study=study, trial_of=req.trial_of, trials=trials)
